@@ -1,0 +1,116 @@
+//! Rich output for notebooks: how figures, reports and errors reach the evcxr kernel.
+//!
+//! evcxr turns `EVCXR_BEGIN_CONTENT <mime>` … `EVCXR_END_CONTENT` blocks printed on stdout
+//! into rich Jupyter outputs. Outside evcxr (a plain `cargo run --example`), the same calls
+//! print plain text instead, so the lessons also run as ordinary programs.
+
+use std::fmt;
+
+/// Whether this code runs inside an evcxr kernel (evcxr sets `EVCXR_IS_RUNTIME` in the
+/// process that runs the cells).
+pub fn in_evcxr() -> bool {
+    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+}
+
+/// Something a notebook cell can show: rich content under evcxr, plain text elsewhere.
+pub trait Show {
+    /// The rich form: a MIME type and its content, e.g. `("text/html", "<table>…")`.
+    fn rich(&self) -> (&'static str, String);
+    /// The plain-text form, printed outside notebooks.
+    fn plain(&self) -> String;
+
+    /// Shows it: as a rich Jupyter output under evcxr, as plain text on stdout elsewhere.
+    fn show(&self) {
+        if in_evcxr() {
+            let (mime, content) = self.rich();
+            println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
+        } else {
+            println!("{}", self.plain());
+        }
+    }
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An error as a notebook shows it: a red block holding the error's text, and `Error: …`
+/// as plain text. Lessons use it for the errors they mean to show.
+pub struct ErrorOutput {
+    kind: String,
+    message: String,
+}
+
+impl ErrorOutput {
+    /// Wraps any error; `kind` is its type name as the learner should read it.
+    pub fn new(err: &dyn std::error::Error) -> Self {
+        Self {
+            kind: "Error".to_string(),
+            message: err.to_string(),
+        }
+    }
+
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Show for ErrorOutput {
+    fn rich(&self) -> (&'static str, String) {
+        (
+            "text/html",
+            format!(
+                "<pre class=\"ub-error\" style=\"background:#fdd;color:#a00;padding:6px 10px;\
+                 border-left:4px solid #d00;white-space:pre-wrap\">{}: {}</pre>",
+                self.kind,
+                html_escape(&self.message)
+            ),
+        )
+    }
+    fn plain(&self) -> String {
+        format!("{}: {}", self.kind, self.message)
+    }
+}
+
+impl fmt::Display for ErrorOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.plain())
+    }
+}
+
+/// Shows an error the lesson means to show (see [`ErrorOutput`]).
+pub fn show_error(err: &dyn std::error::Error) {
+    ErrorOutput::new(err).show();
+}
+
+/// Prepares a notebook or lesson program: panics print one readable line on stdout
+/// (evcxr may drop stderr lines) and candle errors come without backtraces.
+pub fn lesson_setup() {
+    // SAFETY-free in edition 2021: set before any thread of ours reads the environment.
+    std::env::set_var("RUST_BACKTRACE", "0");
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        println!("panicked{at}: {msg}");
+    }));
+}

@@ -1,0 +1,144 @@
+//! [`StateDict`]: named tensors in a fixed order, like PyTorch's `OrderedDict` state dicts.
+
+use std::fmt;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::repr::TensorRepr;
+use crate::Result;
+
+/// A module's saved state: `(name, tensor)` pairs in PyTorch's order (own parameters, own
+/// persistent buffers, then each child's entries under `child.` names).
+///
+/// Printing it gives PyTorch's `OrderedDict([...])` text:
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use understanding_buffers::StateDict;
+///
+/// let mut sd = StateDict::new();
+/// sd.insert("mask", Tensor::new(&[[0f32, 1.], [0., 0.]], &Device::Cpu)?);
+/// assert_eq!(sd.keys().collect::<Vec<_>>(), ["mask"]);
+/// assert_eq!(sd.to_string(), "OrderedDict([('mask', tensor([[0., 1.],\n        [0., 0.]]))])");
+/// # Ok::<(), understanding_buffers::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct StateDict {
+    entries: Vec<(String, Tensor)>,
+}
+
+impl StateDict {
+    /// An empty state dict.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` to `tensor`: an existing key keeps its place, a new one goes last.
+    pub fn insert(&mut self, key: impl Into<String>, tensor: Tensor) {
+        let key = key.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = tensor,
+            None => self.entries.push((key, tensor)),
+        }
+    }
+
+    /// The tensor stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&Tensor> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+    }
+
+    /// Removes `key` and returns its tensor.
+    pub fn remove(&mut self, key: &str) -> Option<Tensor> {
+        let index = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(index).1)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// `(key, tensor)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.entries.iter().map(|(k, t)| (k.as_str(), t))
+    }
+
+    /// How many tensors it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no tensor.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total size of the tensors' data in bytes.
+    pub fn size_in_bytes(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
+    }
+
+    /// A copy with every tensor on `device`.
+    pub fn to_device(&self, device: &Device) -> Result<Self> {
+        self.map(|t| t.to_device(device))
+    }
+
+    /// A copy with every floating-point tensor cast to `dtype`; integer tensors keep theirs.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        self.map(|t| {
+            if t.dtype().is_float() && dtype.is_float() {
+                t.to_dtype(dtype)
+            } else {
+                Ok(t.clone())
+            }
+        })
+    }
+
+    fn map(&self, f: impl Fn(&Tensor) -> candle_core::Result<Tensor>) -> Result<Self> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), f(t)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { entries })
+    }
+}
+
+impl FromIterator<(String, Tensor)> for StateDict {
+    fn from_iter<I: IntoIterator<Item = (String, Tensor)>>(iter: I) -> Self {
+        let mut sd = Self::new();
+        for (k, t) in iter {
+            sd.insert(k, t);
+        }
+        sd
+    }
+}
+
+impl IntoIterator for StateDict {
+    type Item = (String, Tensor);
+    type IntoIter = std::vec::IntoIter<(String, Tensor)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl fmt::Display for StateDict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrderedDict([")?;
+        for (i, (key, tensor)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "('{key}', {})", TensorRepr(tensor))?;
+        }
+        f.write_str("])")
+    }
+}
