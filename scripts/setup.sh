@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# The set-up behind scripts/lab.sh and scripts/test.sh; also runs alone:
+#   bash scripts/setup.sh [--gpu] [--with-browser]
+#
+# Every step checks first and does nothing when its work is already done, so only the
+# first run is long (mostly the evcxr_jupyter build) and later runs take seconds.
+#   1. Rust >= 1.95                          (checked; rustup installs it, see README)
+#   2. evcxr_jupyter 0.22.0                  (cargo install --locked, once: ~15-20 min)
+#   3. .venv/ with requirements.txt          (re-installed when that file changes)
+#   4. the `rust` kernel inside .venv/       (reads evcxr settings from .evcxr/)
+#   5. a warm-up build of the crate's deps   (once per dependency set: ~2-5 min)
+#   6. with --with-browser: Debian's chromium + fonts-noto-cjk (browser test)
+#
+# lab.sh and test.sh `source` this file and call ub_setup; it also exports
+# UB_ROOT, UB_VENV, PATH and JUPYTER_PATH for the commands they run next.
+
+set -euo pipefail
+
+UB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+UB_VENV=$UB_ROOT/.venv
+UB_EVCXR_VERSION=0.22.0
+# Keep in step with `rust-version` in Cargo.toml (tests/python/test_binder.py checks).
+UB_MIN_RUST=1.95
+UB_CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+UB_EVCXR=${CARGO_INSTALL_ROOT:-$UB_CARGO_HOME}/bin/evcxr_jupyter
+# Our own small stamps (warm-up done for a given dependency set) beside evcxr's cache,
+# so a fresh clone on the same machine (CI) finds the warm cache and skips the warm-up.
+UB_STAMPS=${XDG_CACHE_HOME:-$HOME/.cache}/understanding-buffers
+UB_START=${UB_START:-$SECONDS}
+
+# ---------------------------------------------------------------- output helpers
+ub_step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - UB_START))" "$*"; }
+ub_info() { printf '    %s\n' "$*"; }
+ub_die() {
+  printf '\nERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# Runs a command as root: directly when we are root, else through sudo when it works
+# without a password prompt; returns 1 when neither is possible.
+ub_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo -n "$@"
+  else
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------- 1. Rust
+ub_check_rust() {
+  export PATH=$UB_CARGO_HOME/bin:$PATH
+  command -v cargo >/dev/null && command -v rustc >/dev/null ||
+    ub_die "Rust is not installed. Install it with rustup (https://rustup.rs), open a new shell, and run this again."
+  local have
+  have=$(rustc --version | awk '{print $2}')
+  if [ "$(printf '%s\n%s\n' "$UB_MIN_RUST" "$have" | sort -V | head -n1)" != "$UB_MIN_RUST" ]; then
+    ub_die "Rust $have is too old: this project needs Rust >= $UB_MIN_RUST (evcxr_jupyter 0.22 does too). Run: rustup update stable"
+  fi
+  ub_info "rustc $have (>= $UB_MIN_RUST)"
+  # evcxr's completions and hover need the standard library's sources; cells run without.
+  if [ ! -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
+    ub_info "note: rust-src is missing, so JupyterLab cannot complete std names (rustup component add rust-src)"
+  fi
+}
+
+# ---------------------------------------------------------------- 2. evcxr_jupyter
+ub_evcxr_installed_version() {
+  # evcxr_jupyter has no --version flag; cargo's install list records the version.
+  [ -x "$UB_EVCXR" ] || return 0
+  cargo install --list 2>/dev/null | sed -n 's/^evcxr_jupyter v\([0-9.]*\):$/\1/p'
+}
+
+ub_install_evcxr() {
+  local have
+  have=$(ub_evcxr_installed_version)
+  if [ "$have" = "$UB_EVCXR_VERSION" ]; then
+    ub_info "evcxr_jupyter $have is installed ($UB_EVCXR)"
+    return
+  fi
+  ub_info "evcxr_jupyter ${have:-is missing}; building $UB_EVCXR_VERSION with cargo."
+  ub_info "This happens once and takes about 15-20 minutes on 2 cores (336 crates, ~1.3 GB of memory)."
+  # A throw-away target dir: the 700+ MB of build output is not needed afterwards.
+  local build_dir
+  build_dir=$(mktemp -d "${TMPDIR:-/tmp}/evcxr-build.XXXXXX")
+  trap 'rm -rf "$build_dir"' EXIT
+  CARGO_TARGET_DIR=$build_dir cargo install evcxr_jupyter --version "$UB_EVCXR_VERSION" --locked
+  rm -rf "$build_dir"
+  trap - EXIT
+  [ "$(ub_evcxr_installed_version)" = "$UB_EVCXR_VERSION" ] ||
+    ub_die "cargo install finished but $UB_EVCXR is not evcxr_jupyter $UB_EVCXR_VERSION"
+}
+
+# ---------------------------------------------------------------- 3. Python venv
+ub_pick_python() {
+  local py
+  for py in python3 python; do
+    if command -v "$py" >/dev/null &&
+      "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      echo "$py"
+      return
+    fi
+  done
+  ub_die "Python >= 3.10 is needed for JupyterLab (Debian/Ubuntu: apt-get install python3 python3-venv)."
+}
+
+ub_setup_venv() {
+  local want stamp=$UB_VENV/.requirements.sha256
+  want=$(sha256sum "$UB_ROOT/requirements.txt" | cut -d' ' -f1)
+  if [ -x "$UB_VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    ub_info "$UB_VENV is up to date with requirements.txt"
+  else
+    if [ ! -x "$UB_VENV/bin/python" ]; then
+      local py
+      py=$(ub_pick_python)
+      ub_info "creating $UB_VENV with $("$py" --version)"
+      "$py" -m venv "$UB_VENV" ||
+        ub_die "could not create a virtualenv (Debian/Ubuntu: apt-get install python3-venv)"
+    fi
+    ub_info "installing requirements.txt into .venv (about 1-2 minutes the first time)"
+    "$UB_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+      -r "$UB_ROOT/requirements.txt"
+    echo "$want" >"$stamp"
+  fi
+  export PATH=$UB_VENV/bin:$PATH
+  # Jupyter finds kernels in JUPYTER_PATH first: ours shadows any `rust` kernel the user
+  # registered globally (~/.local/share/jupyter) for other projects.
+  export JUPYTER_PATH=$UB_VENV/share/jupyter
+  # Quiets jupyter_core's notice about its future default paths.
+  export JUPYTER_PLATFORM_DIRS=1
+}
+
+# ---------------------------------------------------------------- 4. kernel
+# CUDA compute capability of GPU 0 as cudaforge wants it ("9.0" -> "90"); an explicit
+# CUDA_COMPUTE_CAP wins.
+ub_compute_cap() {
+  if [ -n "${CUDA_COMPUTE_CAP:-}" ]; then
+    echo "$CUDA_COMPUTE_CAP"
+    return
+  fi
+  command -v nvidia-smi >/dev/null ||
+    ub_die "--gpu: nvidia-smi not found. This needs a Linux machine with an NVIDIA GPU and its driver."
+  local cap
+  cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
+  [[ $cap =~ ^[0-9]+$ ]] ||
+    ub_die "--gpu: could not read the GPU's compute capability from nvidia-smi; set it yourself, e.g. CUDA_COMPUTE_CAP=80"
+  echo "$cap"
+}
+
+ub_check_cuda_toolkit() {
+  # candle-kernels' build script runs nvcc; Colab and most CUDA images have it here.
+  if ! command -v nvcc >/dev/null; then
+    local home=${CUDA_HOME:-/usr/local/cuda}
+    [ -x "$home/bin/nvcc" ] ||
+      ub_die "--gpu: nvcc (the CUDA toolkit) not found on PATH or in $home/bin. Install the CUDA toolkit or set CUDA_HOME."
+    export CUDA_HOME=$home PATH=$home/bin:$PATH
+  fi
+  ub_info "nvcc: $(nvcc --version | tail -n1)"
+}
+
+ub_register_kernel() {
+  local mode=$1
+  local args=(install --jupyter-dir "$UB_VENV/share/jupyter" --evcxr "$UB_EVCXR")
+  if [ "$mode" = gpu ]; then
+    ub_check_cuda_toolkit
+    local cap
+    cap=$(ub_compute_cap)
+    export CUDA_COMPUTE_CAP=$cap
+    ub_info "GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1), compute capability $cap"
+    args+=(--gpu --compute-cap "$cap")
+  fi
+  "$UB_VENV/bin/python" "$UB_ROOT/scripts/kernel.py" "${args[@]}"
+}
+
+# ---------------------------------------------------------------- 5. warm-up
+# The warm-up is keyed on what decides evcxr's compiled dependencies: the crate's
+# manifest, the evcxr settings, the compiler and the kernel mode.
+ub_warmup_key() {
+  local mode=$1
+  {
+    cat "$UB_ROOT/Cargo.toml" "$UB_ROOT/.evcxr/init.evcxr"
+    rustc --version
+    echo "$UB_EVCXR_VERSION $mode ${CUDA_COMPUTE_CAP:-}"
+    # GPU build dirs live in the checkout (.cache/), so a fresh clone warms up again.
+    if [ "$mode" = gpu ]; then echo "$UB_ROOT"; fi
+  } | sha256sum | cut -c1-16
+}
+
+ub_warmup() {
+  local mode=$1 stamp
+  stamp=$UB_STAMPS/warmup-$(ub_warmup_key "$mode")
+  if [ -e "$stamp" ]; then
+    ub_info "the crate's dependencies are already compiled in evcxr's cache"
+    return
+  fi
+  if [ "$mode" = gpu ]; then
+    ub_info "compiling candle with CUDA through the kernel: the first time takes 20-30 minutes on 2 cores"
+  else
+    ub_info "compiling the crate's dependencies (candle, plotters, ...) through the kernel, once: ~2-5 minutes"
+  fi
+  "$UB_VENV/bin/python" "$UB_ROOT/scripts/kernel.py" warmup
+  mkdir -p "$UB_STAMPS"
+  date -u +%FT%TZ >"$stamp"
+}
+
+# ---------------------------------------------------------------- 6. Debian packages
+ub_install_debs() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    ub_info "Debian packages present: $*"
+    return
+  fi
+  command -v apt-get >/dev/null ||
+    ub_die "missing packages ${missing[*]}, and this is no Debian/Ubuntu system: install Chromium and a CJK font yourself"
+  ub_info "installing ${missing[*]} with apt-get"
+  if ! { ub_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    ub_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+    ub_die "could not install ${missing[*]}: run as root, or: sudo apt-get install ${missing[*]}"
+  fi
+}
+
+# ---------------------------------------------------------------- all of it
+# ub_setup [--gpu] [--with-browser] [--no-warmup]
+ub_setup() {
+  local mode=cpu browser=0 warm=1
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --gpu) mode=gpu ;;
+      --with-browser) browser=1 ;;
+      --no-warmup) warm=0 ;;
+      *) ub_die "setup: unknown option $1" ;;
+    esac
+    shift
+  done
+  ub_step "Rust toolchain"
+  ub_check_rust
+  ub_step "evcxr_jupyter $UB_EVCXR_VERSION (the Rust kernel)"
+  ub_install_evcxr
+  ub_step "Python environment (.venv)"
+  ub_setup_venv
+  ub_step "Jupyter kernel 'rust' ($mode)"
+  ub_register_kernel "$mode"
+  if [ "$browser" = 1 ]; then
+    ub_step "Debian packages for the browser test"
+    ub_install_debs chromium fonts-noto-cjk
+  fi
+  if [ "$warm" = 1 ]; then
+    ub_step "Warm-up: evcxr compiles the crate's dependencies"
+    ub_warmup "$mode"
+  fi
+  ub_step "Set-up done"
+}
+
+# Run alone (not sourced): do the set-up.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  ub_setup "$@"
+fi
