@@ -54,23 +54,37 @@ pub fn snippet(name: &str) -> Result<Code> {
     )))
 }
 
-/// The lines of snippet `b` that are not in snippet `a`, marked `+`, and those of `a` not
-/// in `b`, marked `-`: what changes from one variant to the other.
+/// What changes from snippet `a` to snippet `b`: the code lines of `a` missing from `b`
+/// (marked `-`) and those of `b` missing from `a` (marked `+`). Doc comments are skipped,
+/// and `a`'s name is read as `b`'s, so only real differences remain.
+///
+/// ```
+/// use understanding_buffers::lesson_code::difference;
+/// let diff = difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?;
+/// assert!(diff.text().contains("+ registry.register_buffer(\"mask\""));
+/// # Ok::<(), understanding_buffers::Error>(())
+/// ```
 pub fn difference(a: &str, b: &str) -> Result<Code> {
-    let (a, b) = (snippet(a)?, snippet(b)?);
-    let a_lines: Vec<&str> = a.text.lines().collect();
-    let b_lines: Vec<&str> = b.text.lines().collect();
-    let mut out = Vec::new();
-    for line in &a_lines {
-        if !b_lines.contains(line) {
-            out.push(format!("- {}", line.trim()));
-        }
-    }
-    for line in &b_lines {
-        if !a_lines.contains(line) {
-            out.push(format!("+ {}", line.trim()));
-        }
-    }
+    let (code_a, code_b) = (snippet(a)?, snippet(b)?);
+    let lines = |code: &Code| -> Vec<String> {
+        code.text
+            .lines()
+            .map(|l| l.trim().replace(a, b))
+            .filter(|l| !l.is_empty() && !l.starts_with("///"))
+            .collect()
+    };
+    let (lines_a, lines_b) = (lines(&code_a), lines(&code_b));
+    let mut out: Vec<String> = lines_a
+        .iter()
+        .filter(|l| !lines_b.contains(l))
+        .map(|l| format!("- {l}"))
+        .collect();
+    out.extend(
+        lines_b
+            .iter()
+            .filter(|l| !lines_a.contains(l))
+            .map(|l| format!("+ {l}")),
+    );
     Ok(Code {
         text: out.join("\n"),
         language: "diff",

@@ -28,6 +28,8 @@
 
 pub mod attention;
 pub mod checkpoint;
+pub mod cost;
+pub mod data;
 pub mod device;
 pub mod diagnostics;
 pub mod display;
@@ -42,6 +44,7 @@ pub mod registry;
 pub mod repr;
 pub mod state_dict;
 
+pub use data::{reference_file, scratch_dir};
 pub use device::{best_device, device_name};
 pub use error::{Error, Result};
 pub use module::{IncompatibleKeys, Module};
@@ -56,6 +59,8 @@ pub mod prelude {
     pub use crate::display::{lesson_setup, show_error, Show};
     pub use crate::positional::{sinusoidal_table, PositionalEncodingModel, TableStorage};
     pub use crate::repr::TensorRepr;
+    pub use crate::data::{reference_file, scratch_dir};
+    pub use crate::{checkpoint, cost, lesson_code, plots};
     pub use crate::{Error, IncompatibleKeys, Module, Registry, Result, StateDict, TensorKind};
     pub use candle_core::{DType, Device, IndexOp, Tensor};
 }

@@ -223,9 +223,15 @@ fn read_values(t: &Tensor) -> candle_core::Result<Values> {
     if t.dtype().is_int() {
         let v = cpu.to_dtype(DType::I64)?.reshape(numel)?.to_vec1::<i64>()?;
         Ok(Values::Int(v))
-    } else {
-        let v = cpu.to_dtype(DType::F64)?.reshape(numel)?.to_vec1::<f64>()?;
+    } else if t.dtype() == DType::F64 {
+        let v = cpu.reshape(numel)?.to_vec1::<f64>()?;
         Ok(Values::Float(v))
+    } else {
+        // Every narrower float is exact in f32, and f32 is exact in f64. Going through
+        // f32 also avoids candle 0.11's direct f8e4m3 -> f64 cast, which overflows the
+        // stack.
+        let v = cpu.to_dtype(DType::F32)?.reshape(numel)?.to_vec1::<f32>()?;
+        Ok(Values::Float(v.into_iter().map(f64::from).collect()))
     }
 }
 

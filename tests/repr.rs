@@ -553,10 +553,34 @@ fn repr_is_tensor_repr() -> Result<()> {
 }
 
 #[test]
-fn zz_probe() {
-    let t = Tensor::zeros(4, DType::F8E4M3, &Device::Cpu).unwrap();
-    for dt in [DType::F16, DType::BF16, DType::F32, DType::U8, DType::F64] {
-        eprintln!("{dt:?}");
-        eprintln!("{dt:?}: {:?}", t.to_dtype(dt).map(|_| ()));
+fn zz_random_against_torch() {
+    let text = std::fs::read_to_string("/tmp/reprgen/random.txt").unwrap();
+    let mut failures = 0;
+    let mut total = 0;
+    for block in text.split("@@END\n") {
+        if block.trim().is_empty() { continue; }
+        let (head, expected) = block.split_once('\n').unwrap();
+        let expected = expected.trim_end_matches('\n');
+        let mut parts = head.split('|');
+        let dt: DType = parts.next().unwrap().to_lowercase().parse().unwrap();
+        let shape: Vec<usize> = parts.next().unwrap().split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+        let vals: Vec<&str> = parts.next().unwrap().split(' ').filter(|s| !s.is_empty()).collect();
+        let dev = Device::Cpu;
+        let t = match dt {
+            DType::U8 => Tensor::from_slice(&vals.iter().map(|v| v.parse::<u8>().unwrap()).collect::<Vec<_>>(), shape.as_slice(), &dev),
+            DType::U32 => Tensor::from_slice(&vals.iter().map(|v| v.parse::<u32>().unwrap()).collect::<Vec<_>>(), shape.as_slice(), &dev),
+            DType::I16 => Tensor::from_slice(&vals.iter().map(|v| v.parse::<i16>().unwrap()).collect::<Vec<_>>(), shape.as_slice(), &dev),
+            DType::I32 => Tensor::from_slice(&vals.iter().map(|v| v.parse::<i32>().unwrap()).collect::<Vec<_>>(), shape.as_slice(), &dev),
+            DType::I64 => Tensor::from_slice(&vals.iter().map(|v| v.parse::<i64>().unwrap()).collect::<Vec<_>>(), shape.as_slice(), &dev),
+            _ => Tensor::from_slice(&vals.iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>(), shape.as_slice(), &dev).and_then(|t| t.to_dtype(dt)),
+        }.unwrap();
+        total += 1;
+        let got = TensorRepr(&t).to_string();
+        if got != expected {
+            failures += 1;
+            if failures < 6 { eprintln!("MISMATCH {head:.200}\n--- torch\n{expected}\n--- ours\n{got}\n"); }
+        }
     }
+    eprintln!("{failures} of {total} differ");
+    assert_eq!(failures, 0);
 }

@@ -1,0 +1,111 @@
+//! What a mask costs: time per forward pass for three ways of providing the causal mask,
+//! and the memory a mask buffer takes as the context grows. Lesson 2 shows both.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::attention::{causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+use crate::module::Module;
+use crate::Result;
+
+/// How the forward pass gets its mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaskStrategy {
+    /// Registered buffer, already on the device: nothing to do per call.
+    BufferOnDevice,
+    /// `triu(ones(T, T), 1)` built again on every call, then put on the device.
+    RebuiltEveryCall,
+    /// Kept on the CPU and copied to the device on every call.
+    CopiedFromCpuEveryCall,
+}
+
+impl MaskStrategy {
+    /// All three, in the order lessons show them.
+    pub const ALL: [MaskStrategy; 3] = [
+        MaskStrategy::BufferOnDevice,
+        MaskStrategy::RebuiltEveryCall,
+        MaskStrategy::CopiedFromCpuEveryCall,
+    ];
+
+    /// A bilingual label for charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BufferOnDevice => "buffer on device / 设备上的缓冲区",
+            Self::RebuiltEveryCall => "rebuilt every call / 每次重建",
+            Self::CopiedFromCpuEveryCall => "copied from CPU / 每次从 CPU 复制",
+        }
+    }
+}
+
+/// The median time of one forward pass, in milliseconds, for `strategy`, on a random
+/// input of shape `(batch, tokens, d)` on `device`, over `repeats` timed calls after two
+/// warm-up calls. Modules run in evaluation mode, without dropout.
+///
+/// ```
+/// use understanding_buffers::cost::{forward_time_ms, MaskStrategy};
+/// let ms = forward_time_ms(MaskStrategy::BufferOnDevice, 1, 8, 4, 3, &candle_core::Device::Cpu)?;
+/// assert!(ms >= 0.0);
+/// # Ok::<(), understanding_buffers::Error>(())
+/// ```
+pub fn forward_time_ms(
+    strategy: MaskStrategy,
+    batch: usize,
+    tokens: usize,
+    d: usize,
+    repeats: usize,
+    device: &Device,
+) -> Result<f64> {
+    let x = Tensor::randn(0f32, 1.0, (batch, tokens, d), device)?;
+    let mut buffered = CausalAttentionWithBuffer::new(d, d, tokens, 0.0, false)?;
+    buffered.eval();
+    buffered.to_device(device)?;
+    let mut plain = CausalAttentionWithoutBuffers::new(d, d, tokens, 0.0, false)?;
+    plain.eval();
+    plain.to_device(device)?;
+    let cpu_mask = causal_mask(tokens)?;
+    let mut call = || -> Result<Tensor> {
+        match strategy {
+            MaskStrategy::BufferOnDevice => buffered.forward(&x),
+            MaskStrategy::RebuiltEveryCall => {
+                plain.mask = causal_mask(tokens)?.to_device(device)?;
+                plain.forward(&x)
+            }
+            MaskStrategy::CopiedFromCpuEveryCall => {
+                plain.mask = cpu_mask.to_device(device)?;
+                plain.forward(&x)
+            }
+        }
+    };
+    let mut times = Vec::with_capacity(repeats);
+    for i in 0..repeats + 2 {
+        let start = Instant::now();
+        let out = call()?;
+        synchronize(&out)?;
+        if i >= 2 {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times.get(times.len() / 2).copied().unwrap_or(0.0))
+}
+
+/// Waits for the device to finish `t` (GPU work is asynchronous).
+fn synchronize(t: &Tensor) -> Result<()> {
+    t.device().synchronize()?;
+    Ok(())
+}
+
+/// Bytes a `(context_length × context_length)` mask buffer of `dtype` takes; `None` for a
+/// mask that is never stored (computed inside a fused kernel).
+///
+/// ```
+/// use candle_core::DType;
+/// use understanding_buffers::cost::mask_bytes;
+/// assert_eq!(mask_bytes(1024, Some(DType::F32)), 4 * 1024 * 1024);
+/// assert_eq!(mask_bytes(1024, Some(DType::U8)), 1024 * 1024);
+/// assert_eq!(mask_bytes(1024, None), 0);
+/// ```
+pub fn mask_bytes(context_length: usize, dtype: Option<DType>) -> usize {
+    dtype.map_or(0, |dt| context_length * context_length * dt.size_in_bytes())
+}

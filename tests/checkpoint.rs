@@ -1,0 +1,1230 @@
+//! Checkpoints: PyTorch's reference files load; our files load back bit for bit; damaged,
+//! foreign and crafted files give clear errors and never panic; saves are atomic.
+
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use proptest::prelude::*;
+use safetensors::View;
+use understanding_buffers::checkpoint::{
+    self, load_pth, load_pth_bytes, load_safetensors, load_safetensors_bytes, save_pth,
+    save_safetensors,
+};
+use understanding_buffers::StateDict;
+
+const SUPPORTED: [DType; 10] = [
+    DType::U8,
+    DType::U32,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::BF16,
+    DType::F16,
+    DType::F32,
+    DType::F64,
+    DType::F8E4M3,
+];
+
+fn reference(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/reference")
+        .join(name)
+}
+
+fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// A fresh, empty folder for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ub-checkpoint-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A tensor's elements as bytes, by candle's own conversion (not the one under test).
+fn bits(t: &Tensor) -> Vec<u8> {
+    View::data(&t).into_owned()
+}
+
+fn keys(sd: &StateDict) -> Vec<&str> {
+    sd.keys().collect()
+}
+
+fn error_of(result: understanding_buffers::Result<StateDict>) -> String {
+    match result {
+        Ok(sd) => panic!("expected an error, loaded {:?}", keys(&sd)),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-written pickles and archives, for the files PyTorch could write but did not here.
+// ---------------------------------------------------------------------------------------
+
+/// A pickle written opcode by opcode.
+#[derive(Default)]
+struct Pkl(Vec<u8>);
+
+impl Pkl {
+    fn op(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+    fn proto(self, n: u8) -> Self {
+        self.op(&[0x80, n])
+    }
+    fn global(self, module: &str, name: &str) -> Self {
+        self.op(format!("c{module}\n{name}\n").as_bytes())
+    }
+    fn str(self, s: &str) -> Self {
+        let mut op = vec![b'X'];
+        op.extend((s.len() as u32).to_le_bytes());
+        op.extend(s.as_bytes());
+        self.op(&op)
+    }
+    fn int(self, v: u32) -> Self {
+        let mut op = vec![b'J'];
+        op.extend((v as i32).to_le_bytes());
+        self.op(&op)
+    }
+    fn ints(self, values: &[u32]) -> Self {
+        values.iter().fold(self.mark(), |p, &v| p.int(v)).tuple()
+    }
+    fn mark(self) -> Self {
+        self.op(b"(")
+    }
+    fn tuple(self) -> Self {
+        self.op(b"t")
+    }
+    fn empty_tuple(self) -> Self {
+        self.op(b")")
+    }
+    fn reduce(self) -> Self {
+        self.op(b"R")
+    }
+    fn put(self, i: u8) -> Self {
+        self.op(&[b'q', i])
+    }
+    fn get(self, i: u8) -> Self {
+        self.op(&[b'h', i])
+    }
+    fn ordered_dict(self) -> Self {
+        self.global("collections", "OrderedDict")
+            .empty_tuple()
+            .reduce()
+    }
+    /// `_rebuild_tensor_v2(('storage', torch.<class>, key, 'cpu', numel), offset, shape,
+    /// stride, False, OrderedDict())`.
+    fn tensor(
+        self,
+        class: &str,
+        key: &str,
+        numel: u32,
+        offset: u32,
+        shape: &[u32],
+        stride: &[u32],
+    ) -> Self {
+        self.global("torch._utils", "_rebuild_tensor_v2")
+            .mark()
+            .mark()
+            .str("storage")
+            .global("torch", class)
+            .str(key)
+            .str("cuda:0")
+            .int(numel)
+            .tuple()
+            .op(b"Q")
+            .int(offset)
+            .ints(shape)
+            .ints(stride)
+            .op(&[0x89])
+            .ordered_dict()
+            .tuple()
+            .reduce()
+    }
+    /// `OrderedDict()` then `(` + `entries` + `u.`: a whole state dict pickle.
+    fn state_dict(entries: impl FnOnce(Self) -> Self) -> Vec<u8> {
+        entries(Self::default().proto(2).ordered_dict().mark())
+            .op(b"u.")
+            .0
+    }
+}
+
+/// A zip archive with `records` under `archive/`, the layout of `torch.save`.
+fn archive(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, data) in records {
+        zip.start_file(format!("archive/{name}"), options).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// A `.pth` archive of `pickle` and storages `data/0`, `data/1`, ...
+fn pth(pickle: &[u8], storages: &[&[u8]]) -> Vec<u8> {
+    let names: Vec<String> = (0..storages.len()).map(|i| format!("data/{i}")).collect();
+    let mut records: Vec<(&str, &[u8])> = vec![("data.pkl", pickle), ("byteorder", b"little")];
+    records.extend(
+        names
+            .iter()
+            .map(String::as_str)
+            .zip(storages.iter().copied()),
+    );
+    records.push(("version", b"3\n"));
+    archive(&records)
+}
+
+/// The `data.pkl` record of a `.pth` archive.
+fn data_pkl(bytes: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    let names = record_names(&zip);
+    let name = names.iter().find(|n| n.ends_with("/data.pkl")).unwrap();
+    let mut pickle = Vec::new();
+    zip.by_name(name).unwrap().read_to_end(&mut pickle).unwrap();
+    pickle
+}
+
+fn record_names(zip: &zip::ZipArchive<Cursor<&[u8]>>) -> Vec<String> {
+    zip.file_names_raw()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// PyTorch's reference files
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_reference_file_loads() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(reference("")).unwrap() {
+        let path = entry.unwrap().path();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        if !["pth", "safetensors"].contains(&ext) {
+            continue;
+        }
+        let sd = checkpoint::load(&path, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        assert!(sd.len() >= 3, "{}: {:?}", path.display(), keys(&sd));
+        for (key, t) in sd.iter() {
+            assert_eq!(t.dtype(), DType::F32, "{key}");
+            assert!(t.device().is_cpu());
+        }
+        count += 1;
+    }
+    assert_eq!(count, 6, "the six reference checkpoints");
+}
+
+#[test]
+fn mask2_checkpoint_saved_on_cuda_loads_in_order_with_its_twos() {
+    let path = reference("model_with_buffer_mask2.pth");
+    // PyTorch recorded the GPU it saved from; we load onto the CPU regardless.
+    assert!(String::from_utf8_lossy(&data_pkl(&read(&path))).contains("cuda:0"));
+    let sd = load_pth(&path, &Device::Cpu).unwrap();
+    assert_eq!(
+        keys(&sd),
+        ["mask", "W_query.weight", "W_key.weight", "W_value.weight"]
+    );
+    let mask = sd.get("mask").unwrap();
+    assert_eq!((mask.dtype(), mask.dims()), (DType::F32, &[6, 6][..]));
+    let mask = mask.to_vec2::<f32>().unwrap();
+    for (i, row) in mask.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            assert_eq!(v, if j > i { 2. } else { 0. }, "mask[{i}][{j}]");
+        }
+    }
+    for key in ["W_query.weight", "W_key.weight", "W_value.weight"] {
+        assert_eq!(sd.get(key).unwrap().dims(), [2, 3]);
+    }
+    // Same weights as the module saved before its mask was changed.
+    let before = load_pth(reference("seed123_with_buffer.pth"), &Device::Cpu).unwrap();
+    assert_eq!(
+        bits(sd.get("W_key.weight").unwrap()),
+        bits(before.get("W_key.weight").unwrap())
+    );
+}
+
+#[test]
+fn seed123_pth_and_safetensors_hold_the_same_tensors() {
+    for (stem, order) in [
+        (
+            "seed123_with_buffer",
+            &["mask", "W_query.weight", "W_key.weight", "W_value.weight"][..],
+        ),
+        (
+            "seed123_without_buffer",
+            &["W_query.weight", "W_key.weight", "W_value.weight"][..],
+        ),
+    ] {
+        let pth = load_pth(reference(&format!("{stem}.pth")), &Device::Cpu).unwrap();
+        let st = load_safetensors(reference(&format!("{stem}.safetensors")), &Device::Cpu).unwrap();
+        assert_eq!(keys(&pth), order, "{stem}.pth keeps PyTorch's order");
+        let mut st_keys = keys(&st);
+        st_keys.sort();
+        let mut sorted = order.to_vec();
+        sorted.sort();
+        assert_eq!(st_keys, sorted, "{stem}.safetensors");
+        for (key, t) in pth.iter() {
+            let other = st.get(key).unwrap();
+            assert_eq!(
+                (t.dtype(), t.dims()),
+                (other.dtype(), other.dims()),
+                "{stem}: {key}"
+            );
+            assert_eq!(bits(t), bits(other), "{stem}: {key}");
+        }
+    }
+    let mask = load_pth(reference("seed123_with_buffer.pth"), &Device::Cpu).unwrap();
+    let mask = mask.get("mask").unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(mask[2], [0., 0., 0., 1., 1., 1.]);
+}
+
+/// A file of `tests/fixtures/checkpoint/`, written by PyTorch 2.15 with `make_fixtures.py`.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/checkpoint")
+        .join(name)
+}
+
+#[test]
+fn torch_files_with_parameters_metadata_and_protocol_4_load() {
+    // state_dict(keep_vars=True) pickles nn.Parameters and BUILDs `_metadata` onto the
+    // OrderedDict; pickle_protocol=4 adds FRAME, STACK_GLOBAL and MEMOIZE.
+    for name in ["keep_vars_metadata.pth", "protocol4.pth"] {
+        let sd = load_pth(fixture(name), &Device::Cpu).unwrap();
+        assert_eq!(
+            keys(&sd),
+            [
+                "linear.weight",
+                "linear.bias",
+                "norm.weight",
+                "norm.bias",
+                "norm.running_mean",
+                "norm.running_var",
+                "norm.num_batches_tracked"
+            ],
+            "{name}"
+        );
+        let vec = |k: &str| {
+            sd.get(k)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let tenths: Vec<f32> = (0..6).map(|i| i as f32 / 10.).collect();
+        assert_eq!(vec("linear.weight"), tenths);
+        assert_eq!(sd.get("linear.weight").unwrap().dims(), [2, 3]);
+        assert_eq!(vec("linear.bias"), [-1., 1.]);
+        assert_eq!(vec("norm.running_mean"), [0.5, 0.25]);
+        assert_eq!(vec("norm.running_var"), [1., 1.]);
+        let steps = sd.get("norm.num_batches_tracked").unwrap();
+        assert_eq!((steps.dtype(), steps.dims()), (DType::I64, &[][..]));
+        assert_eq!(steps.to_scalar::<i64>().unwrap(), 0);
+    }
+}
+
+#[test]
+fn torch_views_of_one_storage_load_as_their_values() {
+    let sd = checkpoint::load(fixture("views.pth"), &Device::Cpu).unwrap();
+    assert_eq!(keys(&sd), ["t", "row", "col", "scalar", "empty"]);
+    let t = sd.get("t").unwrap();
+    assert_eq!(t.dims(), [4, 3]);
+    assert_eq!(t.to_vec2::<f32>().unwrap()[3], [3., 7., 11.]);
+    assert_eq!(
+        sd.get("row").unwrap().to_vec1::<f32>().unwrap(),
+        [4., 5., 6., 7.]
+    );
+    assert_eq!(
+        sd.get("col").unwrap().to_vec1::<f32>().unwrap(),
+        [2., 6., 10.]
+    );
+    assert_eq!(sd.get("scalar").unwrap().to_scalar::<f32>().unwrap(), 3.5);
+    assert_eq!(sd.get("empty").unwrap().dims(), [0, 3]);
+}
+
+#[test]
+fn torch_files_of_every_dtype_candle_has_load() {
+    let sd = load_pth(fixture("dtypes.pth"), &Device::Cpu).unwrap();
+    let expected = [
+        ("uint8", DType::U8),
+        ("int16", DType::I16),
+        ("int32", DType::I32),
+        ("int64", DType::I64),
+        ("bfloat16", DType::BF16),
+        ("float16", DType::F16),
+        ("float32", DType::F32),
+        ("float64", DType::F64),
+        ("uint32", DType::U32),           // _rebuild_tensor_v3
+        ("float8_e4m3fn", DType::F8E4M3), // _rebuild_tensor_v3
+    ];
+    assert_eq!(keys(&sd), expected.map(|(k, _)| k));
+    for (key, dtype) in expected {
+        let t = sd.get(key).unwrap();
+        assert_eq!((t.dtype(), t.dims()), (dtype, &[2, 3][..]), "{key}");
+        let values = t
+            .to_dtype(DType::F32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(values, [0., 1., 2., 3., 4., 5.], "{key}");
+    }
+}
+
+#[test]
+fn torch_files_candle_cannot_hold_are_refused_with_the_fix() {
+    let cases = [
+        (
+            "bool_mask.pth",
+            "key \"mask\" is a torch.bool tensor, which candle cannot hold; convert it with \
+             .to(torch.uint8) before saving",
+        ),
+        (
+            "uint16.pth",
+            "key \"q\" is a torch.uint16 tensor, which candle cannot hold; convert it with \
+             .to(torch.int32) before saving",
+        ),
+        (
+            "training_checkpoint.pth",
+            "torch.save(checkpoint[\"model\"], path)",
+        ),
+        ("legacy.pth", "PyTorch's legacy format"),
+        ("whole_module.pth", "calls __main__.Tiny"),
+        ("torchscript.pt", "a TorchScript archive (torch.jit.save)"),
+    ];
+    for (name, expected) in cases {
+        let err = error_of(checkpoint::load(fixture(name), &Device::Cpu));
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(
+            err.starts_with(&fixture(name).display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn safetensors_keys_come_in_the_order_of_their_data() {
+    let bytes = read(reference("seed123_with_buffer.safetensors"));
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let sd = load_safetensors_bytes(&bytes, &Device::Cpu).unwrap();
+    assert_eq!(keys(&sd), meta.offset_keys());
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips
+// ---------------------------------------------------------------------------------------
+
+fn any_tensor() -> impl Strategy<Value = Tensor> {
+    let dims = prop::collection::vec(0usize..4, 0..4);
+    (prop::sample::select(SUPPORTED.to_vec()), dims).prop_flat_map(|(dtype, shape)| {
+        let len = shape.iter().product::<usize>() * dtype.size_in_bytes();
+        prop::collection::vec(any::<u8>(), len).prop_map(move |data| {
+            Tensor::from_raw_buffer(&data, dtype, &shape, &Device::Cpu).unwrap()
+        })
+    })
+}
+
+fn any_state_dict() -> impl Strategy<Value = StateDict> {
+    let key = "[a-zA-Z0-9_.]{1,10}|\\PC{0,6}"
+        .prop_filter("reserved by safetensors", |k| k != "__metadata__");
+    prop::collection::vec((key, any_tensor()), 0..6).prop_map(|pairs| pairs.into_iter().collect())
+}
+
+fn assert_same_tensors(loaded: &StateDict, saved: &StateDict) {
+    assert_eq!(loaded.len(), saved.len());
+    for (key, t) in saved.iter() {
+        let back = loaded
+            .get(key)
+            .unwrap_or_else(|| panic!("{key:?} is missing"));
+        assert_eq!(back.dtype(), t.dtype(), "{key:?}");
+        assert_eq!(back.dims(), t.dims(), "{key:?}");
+        assert_eq!(bits(back), bits(t), "{key:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn pth_round_trip_is_the_identity(sd in any_state_dict()) {
+        let dir = scratch("pth-round-trip");
+        let path = dir.join("model.pth");
+        save_pth(&sd, &path).unwrap();
+        let loaded = load_pth(&path, &Device::Cpu).unwrap();
+        prop_assert_eq!(keys(&loaded), keys(&sd));
+        assert_same_tensors(&loaded, &sd);
+        let again = load_pth_bytes(&read(&path), &Device::Cpu).unwrap();
+        prop_assert_eq!(keys(&again), keys(&sd));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn safetensors_round_trip_is_the_identity(sd in any_state_dict()) {
+        let dir = scratch("safetensors-round-trip");
+        let path = dir.join("model.safetensors");
+        save_safetensors(&sd, &path).unwrap();
+        assert_same_tensors(&load_safetensors(&path, &Device::Cpu).unwrap(), &sd);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn views_round_trip_as_their_values() {
+    let dir = scratch("views");
+    let base = Tensor::arange(0f32, 24., &Device::Cpu)
+        .unwrap()
+        .reshape((4, 6))
+        .unwrap();
+    let mut sd = StateDict::new();
+    sd.insert("transposed", base.t().unwrap());
+    sd.insert("narrowed", base.narrow(1, 2, 3).unwrap());
+    sd.insert("scalar", Tensor::new(7.5f64, &Device::Cpu).unwrap());
+    sd.insert(
+        "empty",
+        Tensor::zeros((0, 3), DType::I64, &Device::Cpu).unwrap(),
+    );
+    for name in ["views.pth", "views.safetensors"] {
+        checkpoint::save(&sd, dir.join(name)).unwrap();
+        let loaded = checkpoint::load(dir.join(name), &Device::Cpu).unwrap();
+        let t = loaded.get("transposed").unwrap();
+        assert_eq!(
+            t.to_vec2::<f32>().unwrap(),
+            base.t().unwrap().to_vec2::<f32>().unwrap()
+        );
+        let n = loaded.get("narrowed").unwrap();
+        assert_eq!(n.to_vec2::<f32>().unwrap()[1], [8., 9., 10.]);
+        assert_eq!(
+            loaded.get("scalar").unwrap().to_scalar::<f64>().unwrap(),
+            7.5
+        );
+        assert_eq!(loaded.get("empty").unwrap().dims(), [0, 3]);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn saved_pth_matches_the_layout_torch_save_writes() {
+    let dir = scratch("layout");
+    let path = dir.join("model.pth");
+    let sd = load_pth(reference("seed123_with_buffer.pth"), &Device::Cpu).unwrap();
+    save_pth(&sd, &path).unwrap();
+    let bytes = read(&path);
+    let names = record_names(&zip::ZipArchive::new(Cursor::new(bytes.as_slice())).unwrap());
+    for name in [
+        "data.pkl",
+        "byteorder",
+        "version",
+        "data/0",
+        "data/1",
+        "data/2",
+        "data/3",
+    ] {
+        assert!(
+            names.contains(&format!("model/{name}")),
+            "{name} in {names:?}"
+        );
+    }
+    // Same pickle as torch.save's, but for the device string and the memo numbering.
+    let ours = data_pkl(&bytes);
+    assert!(ours.starts_with(b"\x80\x02ccollections\nOrderedDict\n"));
+    let text = String::from_utf8_lossy(&ours);
+    for needle in [
+        "torch._utils\n_rebuild_tensor_v2",
+        "torch\nFloatStorage",
+        "cpu",
+        "W_value.weight",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// What PyTorch can write: strides, offsets, parameters, newer protocols, big-endian
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn strided_views_and_storage_offsets_are_cut_out_of_shared_storages() {
+    let storage = f32_bytes(&(0..12).map(|v| v as f32).collect::<Vec<_>>());
+    let pickle = Pkl::state_dict(|p| {
+        p.str("t") // a 3x4 storage read as its 4x3 transpose
+            .tensor("FloatStorage", "0", 12, 0, &[4, 3], &[1, 4])
+            .str("row") // row 1, through a storage offset
+            .tensor("FloatStorage", "0", 12, 4, &[4], &[1])
+            .str("col") // column 2, strided
+            .tensor("FloatStorage", "0", 12, 2, &[3], &[4])
+            .str("scalar") // a 0-dim tensor
+            .tensor("FloatStorage", "0", 12, 11, &[], &[])
+    });
+    let sd = load_pth_bytes(&pth(&pickle, &[&storage]), &Device::Cpu).unwrap();
+    assert_eq!(keys(&sd), ["t", "row", "col", "scalar"]);
+    let t = sd.get("t").unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(t[1], [1., 5., 9.]);
+    assert_eq!(
+        sd.get("row").unwrap().to_vec1::<f32>().unwrap(),
+        [4., 5., 6., 7.]
+    );
+    assert_eq!(
+        sd.get("col").unwrap().to_vec1::<f32>().unwrap(),
+        [2., 6., 10.]
+    );
+    assert_eq!(sd.get("scalar").unwrap().to_scalar::<f32>().unwrap(), 11.);
+}
+
+#[test]
+fn parameters_metadata_and_repeated_keys_read_as_pytorch_reads_them() {
+    let pickle = Pkl::default()
+        .proto(2)
+        .ordered_dict()
+        .put(0)
+        .mark()
+        .str("w") // nn.Parameter, as torch.save(model.state_dict(keep_vars=True)) writes it
+        .global("torch._utils", "_rebuild_parameter")
+        .tensor("FloatStorage", "0", 2, 0, &[2], &[1])
+        .op(&[0x88])
+        .ordered_dict()
+        .op(&[0x87]) // TUPLE3
+        .reduce()
+        .str("b")
+        .tensor("LongStorage", "1", 1, 0, &[1], &[1])
+        .str("w") // a repeated key keeps its first place and takes the last value
+        .tensor("FloatStorage", "0", 2, 1, &[1], &[1])
+        .op(b"u")
+        // state_dict()._metadata, set by BUILD on the OrderedDict
+        .op(b"}")
+        .str("_metadata")
+        .ordered_dict()
+        .str("")
+        .op(b"}")
+        .str("version")
+        .int(1)
+        .op(b"ss")
+        .op(b"sb.")
+        .0;
+    let storages: [&[u8]; 2] = [&f32_bytes(&[1.5, -2.]), &7i64.to_le_bytes()];
+    let sd = load_pth_bytes(&pth(&pickle, &storages), &Device::Cpu).unwrap();
+    assert_eq!(keys(&sd), ["w", "b"]);
+    assert_eq!(sd.get("w").unwrap().to_vec1::<f32>().unwrap(), [-2.]);
+    assert_eq!(sd.get("b").unwrap().to_vec1::<i64>().unwrap(), [7]);
+}
+
+#[test]
+fn protocol_5_pickles_with_frames_and_stack_globals_load() {
+    fn short(s: &str) -> Vec<u8> {
+        let mut op = vec![0x8c, s.len() as u8];
+        op.extend(s.as_bytes());
+        op
+    }
+    // What pickle.dumps(..., protocol=5) writes: FRAME, SHORT_BINUNICODE + STACK_GLOBAL,
+    // MEMOIZE, BINGET of a memoized global.
+    let mut body = Pkl::default();
+    for op in [short("collections"), short("OrderedDict"), vec![0x93, 0x94]] {
+        body = body.op(&op);
+    }
+    body = body
+        .empty_tuple()
+        .reduce()
+        .op(&[0x94])
+        .mark()
+        .op(&short("x"));
+    for op in [
+        short("torch._utils"),
+        short("_rebuild_tensor_v2"),
+        vec![0x93, 0x94],
+    ] {
+        body = body.op(&op);
+    }
+    body = body.mark().mark().op(&short("storage"));
+    for op in [short("torch"), short("HalfStorage"), vec![0x93, 0x94]] {
+        body = body.op(&op);
+    }
+    body = body
+        .op(&short("0"))
+        .op(&short("cpu"))
+        .op(&[b'K', 3])
+        .tuple()
+        .op(b"Q")
+        .op(&[b'K', 0])
+        .op(&[b'K', 3, 0x85]) // TUPLE1
+        .op(&[b'K', 1, 0x85])
+        .op(&[0x89])
+        .get(0) // the memoized OrderedDict class
+        .empty_tuple()
+        .reduce()
+        .tuple()
+        .reduce()
+        .op(b"u");
+    let mut pickle = vec![0x80, 5, 0x95];
+    pickle.extend((body.0.len() as u64 + 1).to_le_bytes());
+    pickle.extend(body.0);
+    pickle.push(b'.');
+    let half: Vec<u8> = [0x3c00u16, 0x4000, 0xc200]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let sd = load_pth_bytes(&pth(&pickle, &[&half]), &Device::Cpu).unwrap();
+    let x = sd.get("x").unwrap();
+    assert_eq!(x.dtype(), DType::F16);
+    assert_eq!(
+        x.to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap(),
+        [1., 2., -3.]
+    );
+}
+
+#[test]
+fn a_dict_memoized_before_it_is_filled_reads_back_filled() {
+    // `}q\x00(...u0h\x00.`: the memo entry is the dict itself, as in Python.
+    let pickle = Pkl::default()
+        .proto(2)
+        .op(b"}")
+        .put(0)
+        .mark()
+        .str("m")
+        .tensor("ByteStorage", "0", 2, 0, &[2], &[1])
+        .op(b"u")
+        .op(b"0")
+        .get(0)
+        .op(b".")
+        .0;
+    let sd = load_pth_bytes(&pth(&pickle, &[&[3, 4]]), &Device::Cpu).unwrap();
+    assert_eq!(sd.get("m").unwrap().to_vec1::<u8>().unwrap(), [3, 4]);
+}
+
+#[test]
+fn uint32_and_float8_use_rebuild_tensor_v3_both_ways() {
+    let dir = scratch("v3");
+    let mut sd = StateDict::new();
+    sd.insert(
+        "u",
+        Tensor::new(&[1u32, 70000, u32::MAX], &Device::Cpu).unwrap(),
+    );
+    let f8 = Tensor::new(&[0.5f32, -2., 448.], &Device::Cpu)
+        .unwrap()
+        .to_dtype(DType::F8E4M3)
+        .unwrap();
+    sd.insert("f8", f8);
+    save_pth(&sd, dir.join("v3.pth")).unwrap();
+    let pickle = data_pkl(&read(dir.join("v3.pth")));
+    let text = String::from_utf8_lossy(&pickle);
+    assert!(
+        text.contains("torch._utils\n_rebuild_tensor_v3")
+            && text.contains("torch.storage\nUntypedStorage")
+    );
+    assert!(text.contains("torch\nuint32") && text.contains("torch\nfloat8_e4m3fn"));
+    let loaded = load_pth(dir.join("v3.pth"), &Device::Cpu).unwrap();
+    assert_same_tensors(&loaded, &sd);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn big_endian_files_are_read_by_their_byteorder_record() {
+    let pickle = Pkl::state_dict(|p| p.str("x").tensor("IntStorage", "0", 2, 0, &[2], &[1]));
+    let storage: Vec<u8> = [1i32, -2].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let bytes = archive(&[
+        ("data.pkl", &pickle),
+        ("byteorder", b"big"),
+        ("data/0", &storage),
+    ]);
+    let sd = load_pth_bytes(&bytes, &Device::Cpu).unwrap();
+    assert_eq!(sd.get("x").unwrap().to_vec1::<i32>().unwrap(), [1, -2]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors: each says what is wrong and how to fix it
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_bool_tensor_is_an_error_naming_the_key_and_the_fix() {
+    let pickle = Pkl::state_dict(|p| p.str("m").tensor("BoolStorage", "0", 3, 0, &[3], &[1]));
+    let err = error_of(load_pth_bytes(&pth(&pickle, &[&[1, 0, 1]]), &Device::Cpu));
+    assert_eq!(
+        err,
+        "<bytes>: key \"m\" is a torch.bool tensor, which candle cannot hold; convert it with \
+         .to(torch.uint8) before saving"
+    );
+}
+
+#[test]
+fn a_bool_safetensors_tensor_is_an_error_naming_the_key_and_the_fix() {
+    let header = br#"{"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.extend([1, 0]);
+    let err = error_of(load_safetensors_bytes(&bytes, &Device::Cpu));
+    assert!(
+        err.contains("key \"m\" holds BOOL values, which candle cannot hold"),
+        "{err}"
+    );
+    assert!(err.contains(".to(torch.uint8)"), "{err}");
+}
+
+#[test]
+fn truncated_files_are_errors_that_say_so() {
+    let bytes = read(reference("model_with_buffer_mask2.pth"));
+    let err = error_of(load_pth_bytes(&bytes[..bytes.len() / 2], &Device::Cpu));
+    assert!(err.contains("damaged or truncated"), "{err}");
+    let bytes = read(reference("seed123_with_buffer.safetensors"));
+    let err = error_of(load_safetensors_bytes(
+        &bytes[..bytes.len() - 1],
+        &Device::Cpu,
+    ));
+    assert!(
+        err.contains("damaged, truncated, or not a safetensors file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_proper_prefix_of_a_real_file_is_an_error() {
+    let pth = read(reference("model_with_buffer_mask2.pth"));
+    for len in 0..pth.len() {
+        assert!(
+            load_pth_bytes(&pth[..len], &Device::Cpu).is_err(),
+            "prefix of {len} bytes"
+        );
+    }
+    let st = read(reference("seed123_with_buffer.safetensors"));
+    for len in 0..st.len() {
+        assert!(
+            load_safetensors_bytes(&st[..len], &Device::Cpu).is_err(),
+            "prefix of {len} bytes"
+        );
+    }
+}
+
+#[test]
+fn a_zip_that_is_not_a_checkpoint_is_named_as_such() {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("notes/readme.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"hello").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let err = error_of(load_pth_bytes(&bytes, &Device::Cpu));
+    assert!(err.contains("not a PyTorch checkpoint"), "{err}");
+    assert!(
+        err.contains("no <name>/data.pkl record") && err.contains("notes/readme.txt"),
+        "{err}"
+    );
+    let err = error_of(load_safetensors_bytes(&bytes, &Device::Cpu));
+    assert!(err.contains("load it with load_pth"), "{err}");
+}
+
+#[test]
+fn other_files_mistaken_for_pth_files_are_named() {
+    let cases: [(&[u8], &str); 4] = [
+        (b"", "the file is empty"),
+        (
+            b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.",
+            "legacy format",
+        ),
+        (
+            &read(reference("seed123_with_buffer.safetensors")),
+            "looks like a safetensors file",
+        ),
+        (b"GIF89a....", "starts with 47 49 46 38"),
+    ];
+    for (bytes, expected) in cases {
+        let err = error_of(load_pth_bytes(bytes, &Device::Cpu));
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn unknown_extensions_list_the_supported_ones() {
+    let sd = StateDict::new();
+    for path in ["weights.npz", "weights"] {
+        for err in [
+            checkpoint::save(&sd, path).unwrap_err().to_string(),
+            error_of(checkpoint::load(path, &Device::Cpu)),
+        ] {
+            assert!(
+                err.contains("use .safetensors, or .pth, .pt or .bin"),
+                "{err}"
+            );
+            assert!(err.starts_with(path), "{err}");
+        }
+    }
+    let err = checkpoint::save(&sd, "weights.npz")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown checkpoint extension \".npz\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn pickled_objects_other_than_state_dicts_are_refused_with_the_fix() {
+    // torch.save(model): the whole module, with a class from the user's code.
+    let module = Pkl::default()
+        .proto(2)
+        .global("__main__", "CausalAttention")
+        .empty_tuple()
+        .reduce()
+        .op(b".")
+        .0;
+    let err = error_of(load_pth_bytes(&pth(&module, &[]), &Device::Cpu));
+    assert!(err.contains("calls __main__.CausalAttention"), "{err}");
+    assert!(
+        err.contains("torch.save(model.state_dict(), path)"),
+        "{err}"
+    );
+    // os.system: never called.
+    let attack = Pkl::default()
+        .proto(2)
+        .global("os", "system")
+        .str("touch /tmp/pwned")
+        .op(b"\x85R.")
+        .0;
+    let err = error_of(load_pth_bytes(&pth(&attack, &[]), &Device::Cpu));
+    assert!(err.contains("calls os.system"), "{err}");
+    // A training checkpoint: {"model": state_dict, ...}.
+    let nested = Pkl::default()
+        .proto(2)
+        .op(b"}")
+        .str("model")
+        .op(b"}")
+        .op(b"s.")
+        .0;
+    let err = error_of(load_pth_bytes(&pth(&nested, &[]), &Device::Cpu));
+    assert!(
+        err.contains("key \"model\" is a dict")
+            && err.contains("torch.save(checkpoint[\"model\"], path)"),
+        "{err}"
+    );
+    // torch.save(tensor).
+    let single = Pkl::default()
+        .proto(2)
+        .tensor("FloatStorage", "0", 1, 0, &[1], &[1])
+        .op(b".")
+        .0;
+    let err = error_of(load_pth_bytes(
+        &pth(&single, &[&f32_bytes(&[1.])]),
+        &Device::Cpu,
+    ));
+    assert!(err.contains("a single tensor, not a state dict"), "{err}");
+}
+
+#[test]
+fn damaged_storages_and_views_are_errors() {
+    let sd = |tensor: fn(Pkl) -> Pkl| Pkl::state_dict(|p| tensor(p.str("x")));
+    // The storage record is shorter than its persistent id says.
+    let short = sd(|p| p.tensor("FloatStorage", "0", 4, 0, &[4], &[1]));
+    let err = error_of(load_pth_bytes(
+        &pth(&short, &[&f32_bytes(&[1., 2.])]),
+        &Device::Cpu,
+    ));
+    assert!(
+        err.contains("storage 0 should hold 4 elements but holds 8 bytes"),
+        "{err}"
+    );
+    // The view reads past the end of its storage.
+    let past = sd(|p| p.tensor("FloatStorage", "0", 2, 1, &[2], &[1]));
+    let err = error_of(load_pth_bytes(
+        &pth(&past, &[&f32_bytes(&[1., 2.])]),
+        &Device::Cpu,
+    ));
+    assert!(err.contains("reads element 2 of a storage of 2"), "{err}");
+    // A broadcast view (stride 0) larger than its storage.
+    let broadcast = sd(|p| p.tensor("FloatStorage", "0", 1, 0, &[1000, 1000], &[0, 0]));
+    let err = error_of(load_pth_bytes(
+        &pth(&broadcast, &[&f32_bytes(&[1.])]),
+        &Device::Cpu,
+    ));
+    assert!(
+        err.contains("repeats elements") && err.contains(".contiguous()"),
+        "{err}"
+    );
+    // The storage record is missing.
+    let missing = sd(|p| p.tensor("FloatStorage", "7", 1, 0, &[1], &[1]));
+    let err = error_of(load_pth_bytes(&pth(&missing, &[]), &Device::Cpu));
+    assert!(
+        err.contains("the record archive/data/7 is missing"),
+        "{err}"
+    );
+    // A flipped bit in a storage fails the zip's checksum.
+    let mut bytes = read(reference("seed123_with_buffer.pth"));
+    let at = bytes
+        .windows(4)
+        .position(|w| w == [0xc9, 0x6c, 0x0b, 0xbe])
+        .unwrap();
+    bytes[at] ^= 1;
+    let err = error_of(load_pth_bytes(&bytes, &Device::Cpu));
+    assert!(err.contains("checksum"), "{err}");
+}
+
+#[test]
+fn a_file_that_cannot_be_read_names_its_path() {
+    let err = error_of(load_pth("/nonexistent/model.pth", &Device::Cpu));
+    assert!(
+        err.starts_with("/nonexistent/model.pth: cannot read"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Crafted and random input never panics
+// ---------------------------------------------------------------------------------------
+
+/// Opcodes and arguments of the kind torch.save writes, in random order.
+fn opcode_soup() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"(".to_vec()),
+        Just(b"t".to_vec()),
+        Just(b")".to_vec()),
+        Just(b"}".to_vec()),
+        Just(b"]".to_vec()),
+        Just(b"u".to_vec()),
+        Just(b"s".to_vec()),
+        Just(b"a".to_vec()),
+        Just(b"e".to_vec()),
+        Just(b"R".to_vec()),
+        Just(b"Q".to_vec()),
+        Just(b"b".to_vec()),
+        Just(b"0".to_vec()),
+        Just(b"1".to_vec()),
+        Just(b"N".to_vec()),
+        Just(vec![0x81]),
+        Just(vec![0x85]),
+        Just(vec![0x86]),
+        Just(vec![0x87]),
+        Just(vec![0x88]),
+        Just(vec![0x89]),
+        Just(vec![0x93]),
+        Just(vec![0x94]),
+        Just(b"ccollections\nOrderedDict\n".to_vec()),
+        Just(b"ctorch._utils\n_rebuild_tensor_v2\n".to_vec()),
+        Just(b"ctorch._utils\n_rebuild_parameter\n".to_vec()),
+        Just(b"ctorch\nFloatStorage\n".to_vec()),
+        Just(b"ctorch\nBoolStorage\n".to_vec()),
+        Just(b"X\x07\x00\x00\x00storage".to_vec()),
+        Just(b"X\x01\x00\x00\x000".to_vec()),
+        Just(b"X\x03\x00\x00\x00cpu".to_vec()),
+        any::<u8>().prop_map(|i| vec![b'K', i]),
+        any::<u8>().prop_map(|i| vec![b'q', i % 8]),
+        any::<u8>().prop_map(|i| vec![b'h', i % 8]),
+        any::<u32>().prop_map(|i| [vec![b'J'], i.to_le_bytes().to_vec()].concat()),
+        any::<[u8; 3]>().prop_map(|b| b.to_vec()),
+    ];
+    prop::collection::vec(piece, 0..60).prop_map(|pieces| {
+        let mut pickle = vec![0x80, 2];
+        pickle.extend(pieces.concat());
+        pickle.push(b'.');
+        pickle
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_bytes_are_errors(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        prop_assert!(load_pth_bytes(&bytes, &Device::Cpu).is_err());
+        prop_assert!(load_safetensors_bytes(&bytes, &Device::Cpu).is_err());
+        let mut zip_like = b"PK\x03\x04".to_vec();
+        zip_like.extend(&bytes);
+        prop_assert!(load_pth_bytes(&zip_like, &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn damaged_real_files_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        for name in ["model_with_buffer_mask2.pth", "seed123_with_buffer.safetensors"] {
+            let mut bytes = read(reference(name));
+            for (at, value) in &flips {
+                let i = at.index(bytes.len());
+                bytes[i] = *value;
+            }
+            let _ = load_pth_bytes(&bytes, &Device::Cpu);
+            let _ = load_safetensors_bytes(&bytes, &Device::Cpu);
+            let len = cut.index(bytes.len());
+            let _ = load_pth_bytes(&bytes[..len], &Device::Cpu);
+            let _ = load_safetensors_bytes(&bytes[..len], &Device::Cpu);
+        }
+    }
+
+    #[test]
+    fn damaged_pickles_never_panic(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let real = data_pkl(&read(reference("model_with_buffer_mask2.pth")));
+        let mut pickle = real.clone();
+        for (at, value) in &flips {
+            let i = at.index(pickle.len());
+            pickle[i] = *value;
+        }
+        let storages = [vec![0u8; 144], vec![0; 24], vec![0; 24], vec![0; 24]];
+        let storages: Vec<&[u8]> = storages.iter().map(Vec::as_slice).collect();
+        let _ = load_pth_bytes(&pth(&pickle, &storages), &Device::Cpu);
+        // Only the last byte of the real pickle is STOP: every prefix is incomplete.
+        let len = cut.index(real.len());
+        prop_assert!(load_pth_bytes(&pth(&real[..len], &storages), &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn opcode_soup_never_panics(pickle in opcode_soup()) {
+        let storage = f32_bytes(&[1., 2., 3., 4.]);
+        let _ = load_pth_bytes(&pth(&pickle, &[&storage]), &Device::Cpu);
+    }
+}
+
+#[test]
+fn deeply_nested_or_self_copying_pickles_are_refused_quickly() {
+    // 100 000 nested 1-tuples.
+    let mut deep = vec![0x80, 2, b')'];
+    deep.extend(std::iter::repeat_n(0x85, 100_000));
+    deep.push(b'.');
+    let err = error_of(load_pth_bytes(&pth(&deep, &[]), &Device::Cpu));
+    assert!(err.contains("nest deeper than 64 levels"), "{err}");
+    // A list that doubles by memo copies, 60 times: 2^60 items from a few hundred bytes.
+    let mut bomb = Pkl::default().proto(2).op(b"]").put(0);
+    for _ in 0..60 {
+        bomb = bomb.op(b"(").get(0).get(0).op(b"l").op(b"q\x00");
+    }
+    let err = error_of(load_pth_bytes(&pth(&bomb.op(b".").0, &[]), &Device::Cpu));
+    assert!(
+        err.contains("nest deeper") || err.contains("copies far more data"),
+        "{err}"
+    );
+    // A 1 MiB string copied a thousand times.
+    let mut copies = Pkl::default().proto(2).str(&"x".repeat(1 << 20)).put(0);
+    for _ in 0..1_000 {
+        copies = copies.get(0).op(b"0");
+    }
+    let result = load_pth_bytes(&pth(&copies.op(b".").0, &[]), &Device::Cpu);
+    assert!(error_of(result).contains("copies far more data"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Atomic saves
+// ---------------------------------------------------------------------------------------
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_failed_save_leaves_the_existing_file_byte_identical() {
+    let dir = scratch("atomic");
+    let mut sd = StateDict::new();
+    sd.insert("fine", Tensor::ones(3, DType::F32, &Device::Cpu).unwrap());
+    // candle's 6-bit float has no PyTorch or safetensors counterpart.
+    let f6 = Tensor::from_raw_buffer(&[0u8; 4], DType::F6E2M3, &[4], &Device::Cpu).unwrap();
+    sd.insert("f6", f6);
+    for name in ["model.pth", "model.safetensors"] {
+        let path = dir.join(name);
+        std::fs::write(&path, b"the previous checkpoint").unwrap();
+        let err = checkpoint::save(&sd, &path).unwrap_err().to_string();
+        assert!(
+            err.contains("key \"f6\" is a candle F6E2M3 tensor, which this crate cannot save"),
+            "{err}"
+        );
+        assert_eq!(read(&path), b"the previous checkpoint");
+    }
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_save_that_fails_after_writing_removes_its_temporary_file() {
+    let dir = scratch("atomic-late");
+    // The target is a folder: everything is written, then the rename fails.
+    let target = dir.join("model.pth");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("inside"), b"kept").unwrap();
+    let sd = load_pth(reference("seed123_with_buffer.pth"), &Device::Cpu).unwrap();
+    let err = save_pth(&sd, &target).unwrap_err().to_string();
+    assert!(err.contains("cannot move it into place"), "{err}");
+    assert_eq!(read(target.join("inside")), b"kept");
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+    // A folder that does not exist.
+    let err = save_safetensors(&sd, dir.join("missing/model.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot create a temporary file"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_successful_save_replaces_the_file_and_leaves_nothing_else() {
+    let dir = scratch("replace");
+    let sd = load_pth(reference("seed123_with_buffer.pth"), &Device::Cpu).unwrap();
+    for name in ["model.pth", "model.safetensors"] {
+        std::fs::write(dir.join(name), b"old").unwrap();
+        checkpoint::save(&sd, dir.join(name)).unwrap();
+        assert_eq!(
+            keys(&checkpoint::load(dir.join(name), &Device::Cpu).unwrap()).len(),
+            4
+        );
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["model.pth", "model.safetensors"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Files for the Python side (tests/python/pth_structure_check.py)
+// ---------------------------------------------------------------------------------------
+
+/// Writes `target/interchange/seed123_with_buffer_from_rust.pth` (the reference weights, in
+/// PyTorch's order) and `dtypes_from_rust.pth` (one tensor per supported dtype), which the
+/// Python test reads the way `torch.load(weights_only=True)` does.
+#[test]
+fn writes_interchange_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interchange");
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = load_safetensors(reference("seed123_with_buffer.safetensors"), &Device::Cpu).unwrap();
+    let order = ["mask", "W_query.weight", "W_key.weight", "W_value.weight"];
+    let sd: StateDict = order
+        .iter()
+        .map(|k| (k.to_string(), st.get(k).unwrap().clone()))
+        .collect();
+    let path = dir.join("seed123_with_buffer_from_rust.pth");
+    save_pth(&sd, &path).unwrap();
+    assert_eq!(keys(&load_pth(&path, &Device::Cpu).unwrap()), order);
+
+    let mut dtypes = StateDict::new();
+    for dtype in SUPPORTED {
+        let values = Tensor::arange(0f32, 6., &Device::Cpu)
+            .unwrap()
+            .reshape((2, 3))
+            .unwrap();
+        dtypes.insert(
+            format!("{dtype:?}").to_lowercase(),
+            values.to_dtype(dtype).unwrap(),
+        );
+    }
+    dtypes.insert("scalar", Tensor::new(2.5f32, &Device::Cpu).unwrap());
+    dtypes.insert(
+        "empty",
+        Tensor::zeros((0, 4), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let path = dir.join("dtypes_from_rust.pth");
+    save_pth(&dtypes, &path).unwrap();
+    assert_same_tensors(&load_pth(&path, &Device::Cpu).unwrap(), &dtypes);
+}

@@ -1,0 +1,113 @@
+"""Binder's files (binder/) agree with the rest of the project.
+
+Binder cannot be run from here, so these check what can go wrong without it: the conda
+environment parses, its pins are the ones requirements.txt installs everywhere else, the
+Rust it asks for is the crate's minimum, and postBuild is an executable script that
+registers the kernel with the project's evcxr settings (its kernel step is run for real
+into a temporary folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BINDER = ROOT / "binder"
+
+
+def requirement_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.\-]+)", line)
+            assert match, f"requirements.txt: {line!r} is not pinned as name==version"
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def conda_specs() -> dict[str, str]:
+    """name -> version spec ('=4.6.6', '>=1.95', '') of binder/environment.yml."""
+    env = yaml.safe_load((BINDER / "environment.yml").read_text(encoding="utf-8"))
+    assert env["channels"] == ["conda-forge"], "Binder should take everything from conda-forge"
+    specs = {}
+    for dep in env["dependencies"]:
+        assert isinstance(dep, str), f"unexpected entry {dep!r} (a pip: section is not needed)"
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*([<>=!].*)?", dep)
+        assert match, f"cannot read conda spec {dep!r}"
+        specs[match.group(1).lower()] = (match.group(2) or "").strip()
+    return specs
+
+
+def crate_rust_version() -> str:
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+    return cargo["package"]["rust-version"]
+
+
+def test_environment_pins_agree_with_requirements() -> None:
+    pins = requirement_pins()
+    specs = conda_specs()
+    for name in ("jupyterlab", "nbclient", "nbconvert", "nbformat"):
+        assert name in specs, f"binder/environment.yml lacks {name}"
+        assert name in pins, f"requirements.txt lacks {name}"
+        assert specs[name] in (f"={pins[name]}", f"=={pins[name]}"), (
+            f"{name}: environment.yml says {specs[name]!r}, requirements.txt pins {pins[name]}"
+        )
+
+
+def test_environment_has_rust_with_sources_and_evcxr() -> None:
+    specs = conda_specs()
+    minimum = crate_rust_version()
+    assert specs.get("rust") == f">={minimum}", f"rust should be >={minimum} (Cargo.toml rust-version)"
+    assert "rust-src" in specs, "rust-src is needed for evcxr's completions"
+    assert "evcxr" in specs, "conda-forge's evcxr provides evcxr_jupyter"
+
+
+def test_setup_script_asks_for_the_crates_minimum_rust() -> None:
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert f"UB_MIN_RUST={crate_rust_version()}\n" in setup
+
+
+def test_post_build_is_an_executable_script_using_the_project_settings() -> None:
+    post_build = BINDER / "postBuild"
+    assert os.access(post_build, os.X_OK), "binder/postBuild must be executable (chmod +x)"
+    text = post_build.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash\n")
+    subprocess.run(["bash", "-n", str(post_build)], check=True)
+    assert "scripts/kernel.py install" in text and "scripts/kernel.py warmup" in text
+    assert (ROOT / ".evcxr" / "init.evcxr").is_file()
+    assert "build-essential" in (BINDER / "apt.txt").read_text(encoding="utf-8").split()
+
+
+def test_kernel_registration_points_evcxr_at_the_project_settings(tmp_path: Path) -> None:
+    """The step postBuild (and scripts/setup.sh) runs, into a temporary Jupyter dir."""
+    evcxr = shutil.which("evcxr_jupyter")
+    if evcxr is None:
+        pytest.fail("evcxr_jupyter is not installed: run scripts/setup.sh first")
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "kernel.py"), "install", "--jupyter-dir", str(tmp_path), "--evcxr", evcxr],
+        check=True,
+        capture_output=True,
+    )
+    kernel_dir = tmp_path / "kernels" / "rust"
+    spec = json.loads((kernel_dir / "kernel.json").read_text(encoding="utf-8"))
+    assert spec["argv"] == [str(Path(evcxr).resolve()), "--control_file", "{connection_file}"]
+    assert spec["language"] == "rust"
+    config = Path(spec["env"]["EVCXR_CONFIG_DIR"])
+    assert config == ROOT / ".evcxr"
+    init = (config / "init.evcxr").read_text(encoding="utf-8")
+    assert ":cache" in init, "init.evcxr should keep compiled dependencies between sessions"
+    # evcxr_jupyter rewrites a kernelspec whose version.txt differs from its own: ours has it.
+    assert (kernel_dir / "version.txt").exists()
+    assert spec["env"]["JUPYTER_PATH"] == str(tmp_path.resolve())
