@@ -34,7 +34,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
 use understanding_buffers::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
 use understanding_buffers::cost::{forward_time_ms, mask_bytes, MaskStrategy};
 use understanding_buffers::Module;
@@ -42,7 +42,8 @@ use understanding_buffers::Module;
 type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// (batch, tokens, d_in, d_out): the lesson's example, then two GPT-2-small-sized inputs.
-const SIZES: [(usize, usize, usize, usize); 3] = [(2, 6, 3, 2), (8, 256, 768, 768), (8, 1024, 768, 768)];
+const SIZES: [(usize, usize, usize, usize); 3] =
+    [(2, 6, 3, 2), (8, 256, 768, 768), (8, 1024, 768, 768)];
 
 struct Options {
     device: Device,
@@ -63,7 +64,9 @@ fn parse_args() -> BoxResult<Options> {
         runs: 20,
         warmup: 3,
         sizes: vec![0, 1, 2],
-        sections: ["forward", "variants", "strategies", "memory"].map(String::from).to_vec(),
+        sections: ["forward", "variants", "strategies", "memory"]
+            .map(String::from)
+            .to_vec(),
         torch: None,
         json: None,
     };
@@ -86,17 +89,28 @@ fn parse_args() -> BoxResult<Options> {
             "--sizes" => {
                 let v = value()?;
                 if v != "all" {
-                    o.sizes = v.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
+                    o.sizes = v
+                        .split(',')
+                        .map(|s| s.trim().parse())
+                        .collect::<Result<_, _>>()?;
                     if let Some(bad) = o.sizes.iter().find(|&&i| i >= SIZES.len()) {
-                        return Err(format!("--sizes: index {bad} out of range 0..{}", SIZES.len()).into());
+                        return Err(format!(
+                            "--sizes: index {bad} out of range 0..{}",
+                            SIZES.len()
+                        )
+                        .into());
                     }
                 }
             }
-            "--sections" => o.sections = value()?.split(',').map(|s| s.trim().to_string()).collect(),
+            "--sections" => {
+                o.sections = value()?.split(',').map(|s| s.trim().to_string()).collect()
+            }
             "--torch" => {
                 let path = value()?;
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("--torch {path}: {e}"))?;
-                o.torch = Some(serde_json::from_str(&text).map_err(|e| format!("--torch {path}: {e}"))?);
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| format!("--torch {path}: {e}"))?;
+                o.torch =
+                    Some(serde_json::from_str(&text).map_err(|e| format!("--torch {path}: {e}"))?);
             }
             "--json" => o.json = Some(value()?),
             "-h" | "--help" => {
@@ -135,7 +149,11 @@ fn time_calls<F: FnMut() -> candle_core::Result<Tensor>>(
         drop(y);
     }
     times.sort_by(f64::total_cmp);
-    Ok(Stats { median_ms: times[times.len() / 2], min_ms: times[0], runs })
+    Ok(Stats {
+        median_ms: times[times.len() / 2],
+        min_ms: times[0],
+        runs,
+    })
 }
 
 fn runs_for(tokens: usize, runs: usize) -> usize {
@@ -147,7 +165,13 @@ fn runs_for(tokens: usize, runs: usize) -> usize {
 }
 
 /// PyTorch's median for a matching case in the `--torch` file, if any.
-fn torch_median(torch: &Option<serde_json::Value>, section: &str, key: &str, name: &str, size: (usize, usize, usize)) -> Option<f64> {
+fn torch_median(
+    torch: &Option<serde_json::Value>,
+    section: &str,
+    key: &str,
+    name: &str,
+    size: (usize, usize, usize),
+) -> Option<f64> {
     let rows = torch.as_ref()?.get(section)?.as_array()?;
     rows.iter()
         .find(|r| {
@@ -184,14 +208,33 @@ struct Weights {
 impl Weights {
     fn from_module(m: &CausalAttentionWithBuffer) -> BoxResult<Self> {
         let sd = m.state_dict();
-        let get = |k: &str| sd.get(k).cloned().ok_or_else(|| format!("state dict has no {k}"));
-        let (w_query, w_key, w_value, mask_f32) = (get("W_query.weight")?, get("W_key.weight")?, get("W_value.weight")?, get("mask")?);
-        let w_qkv_t = Tensor::cat(&[&w_query, &w_key, &w_value], 0)?.t()?.contiguous()?;
+        let get = |k: &str| {
+            sd.get(k)
+                .cloned()
+                .ok_or_else(|| format!("state dict has no {k}"))
+        };
+        let (w_query, w_key, w_value, mask_f32) = (
+            get("W_query.weight")?,
+            get("W_key.weight")?,
+            get("W_value.weight")?,
+            get("mask")?,
+        );
+        let w_qkv_t = Tensor::cat(&[&w_query, &w_key, &w_value], 0)?
+            .t()?
+            .contiguous()?;
         let mask_u8 = mask_f32.ne(0f32)?;
         let t = mask_f32.dim(0)?;
         let minus_inf = Tensor::new(f32::NEG_INFINITY, mask_f32.device())?.broadcast_as((t, t))?;
         let mask_additive = mask_u8.where_cond(&minus_inf, &mask_f32.zeros_like()?)?;
-        Ok(Self { w_query, w_key, w_value, w_qkv_t, mask_f32, mask_u8, mask_additive })
+        Ok(Self {
+            w_query,
+            w_key,
+            w_value,
+            w_qkv_t,
+            mask_f32,
+            mask_u8,
+            mask_additive,
+        })
     }
 }
 
@@ -208,10 +251,16 @@ fn square(m: &Tensor, t: usize) -> candle_core::Result<Tensor> {
 
 /// A: projections as one 2-D matmul each; otherwise as the crate (f32 mask → `ne` → `where_cond`).
 fn v_linear_2d(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
-    let (q, k, v) = (linear_2d(x, &w.w_query)?, linear_2d(x, &w.w_key)?, linear_2d(x, &w.w_value)?);
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
     let (_, t, dk) = k.dims3()?;
     let scores = q.matmul(&k.t()?)?;
-    let hidden = square(&w.mask_f32, t)?.ne(0f32)?.broadcast_as(scores.shape())?;
+    let hidden = square(&w.mask_f32, t)?
+        .ne(0f32)?
+        .broadcast_as(scores.shape())?;
     let minus_inf = Tensor::new(f32::NEG_INFINITY, x.device())?.broadcast_as(scores.shape())?;
     let scores = hidden.where_cond(&minus_inf, &scores)?;
     candle_nn::ops::softmax_last_dim(&(scores / (dk as f64).sqrt())?)?.matmul(&v)
@@ -219,7 +268,11 @@ fn v_linear_2d(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// B: A + the mask kept as u8 (no `ne` per call).
 fn v_u8_mask(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
-    let (q, k, v) = (linear_2d(x, &w.w_query)?, linear_2d(x, &w.w_key)?, linear_2d(x, &w.w_value)?);
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
     let (_, t, dk) = k.dims3()?;
     let scores = q.matmul(&k.t()?)?;
     let hidden = square(&w.mask_u8, t)?.broadcast_as(scores.shape())?;
@@ -230,7 +283,11 @@ fn v_u8_mask(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// C: A + an additive 0/−∞ mask (`broadcast_add`) and the 1/√d_k scale folded into the queries.
 fn v_additive(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
-    let (q, k, v) = (linear_2d(x, &w.w_query)?, linear_2d(x, &w.w_key)?, linear_2d(x, &w.w_value)?);
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
     let (_, t, dk) = k.dims3()?;
     let scores = (q * (1.0 / (dk as f64).sqrt()))?.matmul(&k.t()?)?;
     let scores = scores.broadcast_add(&square(&w.mask_additive, t)?)?;
@@ -239,10 +296,19 @@ fn v_additive(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// D: A + one fused masked softmax (scale, mask, softmax in one pass over the scores; CPU only).
 fn v_fused_softmax(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
-    let (q, k, v) = (linear_2d(x, &w.w_query)?, linear_2d(x, &w.w_key)?, linear_2d(x, &w.w_value)?);
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
     let (_, t, dk) = k.dims3()?;
     let scores = q.matmul(&k.t()?)?;
-    let weights = scores.apply_op2_no_bwd(&square(&w.mask_u8, t)?, &MaskedSoftmax { scale: 1.0 / (dk as f32).sqrt() })?;
+    let weights = scores.apply_op2_no_bwd(
+        &square(&w.mask_u8, t)?,
+        &MaskedSoftmax {
+            scale: 1.0 / (dk as f32).sqrt(),
+        },
+    )?;
     weights.matmul(&v)
 }
 
@@ -250,16 +316,32 @@ fn v_fused_softmax(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
 fn v_fused_qkv(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
     let (b, t, d) = x.dims3()?;
     let d_out = w.w_query.dim(0)?;
-    let qkv = x.reshape((b * t, d))?.matmul(&w.w_qkv_t)?.reshape((b, t, 3 * d_out))?;
-    let (q, k, v) = (qkv.narrow(2, 0, d_out)?, qkv.narrow(2, d_out, d_out)?, qkv.narrow(2, 2 * d_out, d_out)?);
+    let qkv = x
+        .reshape((b * t, d))?
+        .matmul(&w.w_qkv_t)?
+        .reshape((b, t, 3 * d_out))?;
+    let (q, k, v) = (
+        qkv.narrow(2, 0, d_out)?,
+        qkv.narrow(2, d_out, d_out)?,
+        qkv.narrow(2, 2 * d_out, d_out)?,
+    );
     let scores = q.matmul(&k.t()?)?;
-    let weights = scores.apply_op2_no_bwd(&square(&w.mask_u8, t)?, &MaskedSoftmax { scale: 1.0 / (d_out as f32).sqrt() })?;
+    let weights = scores.apply_op2_no_bwd(
+        &square(&w.mask_u8, t)?,
+        &MaskedSoftmax {
+            scale: 1.0 / (d_out as f32).sqrt(),
+        },
+    )?;
     weights.matmul(&v)
 }
 
 /// The floor: the five matmuls alone, no mask, no softmax (not a correct attention).
 fn v_matmuls_only(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
-    let (q, k, v) = (linear_2d(x, &w.w_query)?, linear_2d(x, &w.w_key)?, linear_2d(x, &w.w_value)?);
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
     q.matmul(&k.t()?)?.matmul(&v)
 }
 
@@ -275,7 +357,13 @@ impl CustomOp2 for MaskedSoftmax {
         "masked-softmax"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let scores = match (s1, l1.contiguous_offsets()) {
             (CpuStorage::F32(s), Some((a, b))) => &s[a..b],
             _ => candle_core::bail!("masked-softmax: scores must be contiguous f32"),
@@ -283,12 +371,20 @@ impl CustomOp2 for MaskedSoftmax {
         let dims = l1.dims();
         let (rows, t) = (dims[dims.len() - 2], dims[dims.len() - 1]);
         if l2.dims() != [rows, t] {
-            candle_core::bail!("masked-softmax: mask {:?} does not match scores {:?}", l2.dims(), dims);
+            candle_core::bail!(
+                "masked-softmax: mask {:?} does not match scores {:?}",
+                l2.dims(),
+                dims
+            );
         }
         let (rs, cs, off) = (l2.stride()[0], l2.stride()[1], l2.start_offset());
         let hidden: Vec<bool> = match s2 {
-            CpuStorage::U8(m) => (0..rows * t).map(|i| m[off + (i / t) * rs + (i % t) * cs] != 0).collect(),
-            CpuStorage::F32(m) => (0..rows * t).map(|i| m[off + (i / t) * rs + (i % t) * cs] != 0.0).collect(),
+            CpuStorage::U8(m) => (0..rows * t)
+                .map(|i| m[off + (i / t) * rs + (i % t) * cs] != 0)
+                .collect(),
+            CpuStorage::F32(m) => (0..rows * t)
+                .map(|i| m[off + (i / t) * rs + (i % t) * cs] != 0.0)
+                .collect(),
             _ => candle_core::bail!("masked-softmax: mask must be u8 or f32"),
         };
         let mut out = vec![0f32; scores.len()];
@@ -303,7 +399,11 @@ impl CustomOp2 for MaskedSoftmax {
             }
             let mut sum = 0f32;
             for j in 0..t {
-                let e = if h[j] { 0.0 } else { (src[j] * scale - max).exp() };
+                let e = if h[j] {
+                    0.0
+                } else {
+                    (src[j] * scale - max).exp()
+                };
                 dst[j] = e;
                 sum += e;
             }
@@ -319,7 +419,11 @@ impl CustomOp2 for MaskedSoftmax {
         } else {
             let per = n_rows.div_ceil(threads);
             std::thread::scope(|s| {
-                for (c, (src, dst)) in scores.chunks(per * t).zip(out.chunks_mut(per * t)).enumerate() {
+                for (c, (src, dst)) in scores
+                    .chunks(per * t)
+                    .zip(out.chunks_mut(per * t))
+                    .enumerate()
+                {
                     let row = &row;
                     s.spawn(move || {
                         for (i, (src, dst)) in src.chunks(t).zip(dst.chunks_mut(t)).enumerate() {
@@ -336,7 +440,10 @@ impl CustomOp2 for MaskedSoftmax {
 // ------------------------------------------------------------------ sections
 
 fn section_forward(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()> {
-    println!("\n## forward pass of the crate's modules (evaluation mode), f32, {}", o.device_name);
+    println!(
+        "\n## forward pass of the crate's modules (evaluation mode), f32, {}",
+        o.device_name
+    );
     for &i in &o.sizes {
         let (b, t, d_in, d_out) = SIZES[i];
         let x = Tensor::rand(0f32, 1f32, (b, t, d_in), &o.device)?;
@@ -349,8 +456,14 @@ fn section_forward(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<(
         with.eval();
         with.to_device(&o.device)?;
         let cases: [(&str, Box<dyn Fn() -> candle_core::Result<Tensor>>); 2] = [
-            ("without_buffer", Box::new(|| without.forward(&x).map_err(candle_core::Error::wrap))),
-            ("with_buffer", Box::new(|| with.forward(&x).map_err(candle_core::Error::wrap))),
+            (
+                "without_buffer",
+                Box::new(|| without.forward(&x).map_err(candle_core::Error::wrap)),
+            ),
+            (
+                "with_buffer",
+                Box::new(|| with.forward(&x).map_err(candle_core::Error::wrap)),
+            ),
         ];
         for (name, f) in cases {
             let s = time_calls(&o.device, o.warmup, runs, f)?;
@@ -367,7 +480,10 @@ fn section_forward(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<(
 }
 
 fn section_variants(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()> {
-    println!("\n## forward-pass prototypes with the same weights, f32, {}", o.device_name);
+    println!(
+        "\n## forward-pass prototypes with the same weights, f32, {}",
+        o.device_name
+    );
     type Variant = fn(&Weights, &Tensor) -> candle_core::Result<Tensor>;
     let cpu_only = ["D_fused_masked_softmax", "E_D_plus_fused_qkv"];
     let variants: [(&str, Variant); 6] = [
@@ -387,9 +503,14 @@ fn section_variants(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<
         module.to_device(&o.device)?;
         let w = Weights::from_module(&module)?;
         let reference = module.forward(&x)?;
-        let s = time_calls(&o.device, o.warmup, runs, || module.forward(&x).map_err(candle_core::Error::wrap))?;
+        let s = time_calls(&o.device, o.warmup, runs, || {
+            module.forward(&x).map_err(candle_core::Error::wrap)
+        })?;
         let base = s.median_ms;
-        println!("candle {:4} {:24} ({b},{t},{d_in}) median {:10.4} ms  min {:10.4} ms", o.device_name, "crate_with_buffer", s.median_ms, s.min_ms);
+        println!(
+            "candle {:4} {:24} ({b},{t},{d_in}) median {:10.4} ms  min {:10.4} ms",
+            o.device_name, "crate_with_buffer", s.median_ms, s.min_ms
+        );
         for (name, f) in variants {
             if !o.device.is_cpu() && cpu_only.contains(&name) {
                 println!("candle {:4} {name:24} ({b},{t},{d_in}) skipped: the fused op has a CPU kernel only", o.device_name);
@@ -399,7 +520,11 @@ fn section_variants(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<
             let diff = if name.starts_with("matmuls_only") {
                 f32::NAN
             } else {
-                (y - &reference)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?
+                (y - &reference)?
+                    .abs()?
+                    .flatten_all()?
+                    .max(0)?
+                    .to_scalar::<f32>()?
             };
             let s = time_calls(&o.device, o.warmup, runs, || f(&w, &x))?;
             println!(
@@ -430,7 +555,11 @@ fn section_strategies(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResul
             let name = strategy_name(s);
             let ms = forward_time_ms(s, b, t, d, runs_for(t, o.runs), &o.device)?;
             let torch = torch_median(&o.torch, "mask_strategies", "strategy", name, (b, t, d));
-            println!("candle {:4} mask {name:8} ({b},{t},{d})->{d:<4} median {ms:10.4} ms  {}", o.device_name, ratio_text(ms, torch));
+            println!(
+                "candle {:4} mask {name:8} ({b},{t},{d})->{d:<4} median {ms:10.4} ms  {}",
+                o.device_name,
+                ratio_text(ms, torch)
+            );
             out.push(serde_json::json!({"section": "strategies", "strategy": name, "batch": b, "tokens": t, "d_in": d, "d_out": d,
                 "median_ms": ms, "torch_median_ms": torch}));
         }
@@ -440,7 +569,10 @@ fn section_strategies(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResul
 
 fn section_memory(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()> {
     println!("\n## memory of one mask buffer (context_length × context_length)");
-    println!("{:>8} {:>14} {:>14} {:>6}", "context", "f32 bytes", "u8 bytes", "none");
+    println!(
+        "{:>8} {:>14} {:>14} {:>6}",
+        "context", "f32 bytes", "u8 bytes", "none"
+    );
     for ctx in [256usize, 1024, 4096, 16384] {
         // Measure the real tensors for the smaller sizes; the formula is what cost::mask_bytes states.
         let f32_bytes = mask_bytes(ctx, Some(DType::F32));
@@ -453,7 +585,10 @@ fn section_memory(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()
                 return Err(format!("mask_bytes disagrees with a real mask at {ctx}").into());
             }
         }
-        println!("{ctx:>8} {f32_bytes:>14} {u8_bytes:>14} {:>6}", mask_bytes(ctx, None));
+        println!(
+            "{ctx:>8} {f32_bytes:>14} {u8_bytes:>14} {:>6}",
+            mask_bytes(ctx, None)
+        );
         out.push(serde_json::json!({"section": "memory", "context_length": ctx, "f32_bytes": f32_bytes, "u8_bytes": u8_bytes, "none_bytes": 0}));
     }
     Ok(())
@@ -477,14 +612,20 @@ fn main() -> BoxResult<()> {
         );
     }
     let mut out = Vec::new();
-    let sections: HashMap<&str, fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>> = HashMap::from([
-        ("forward", section_forward as fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>),
-        ("variants", section_variants),
-        ("strategies", section_strategies),
-        ("memory", section_memory),
-    ]);
+    let sections: HashMap<&str, fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>> =
+        HashMap::from([
+            (
+                "forward",
+                section_forward as fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>,
+            ),
+            ("variants", section_variants),
+            ("strategies", section_strategies),
+            ("memory", section_memory),
+        ]);
     for name in &o.sections {
-        let f = sections.get(name.as_str()).ok_or_else(|| format!("unknown section {name} (forward, variants, strategies, memory)"))?;
+        let f = sections.get(name.as_str()).ok_or_else(|| {
+            format!("unknown section {name} (forward, variants, strategies, memory)")
+        })?;
         f(&o, &mut out)?;
     }
     if let Some(path) = &o.json {

@@ -174,7 +174,7 @@ if device.is_cpu() {
 match ca_without_buffer.forward(&batch_on_device) {
     Ok(context_vecs) => println!("{}", TensorRepr(&context_vecs)),
     Err(err) => show_error(&err),
-}
+};
 """,
         tags=["device-dependent"],
     ),
@@ -203,7 +203,7 @@ println!("mask device:           {}", device_name(ca_without_buffer.mask.device(
 match ca_without_buffer.check_devices() {
     Ok(()) => println!("every tensor is on {}", device_name(&ca_without_buffer.device())),
     Err(err) => show_error(&err),
-}
+};
 """,
         tags=["device-dependent"],
     ),
@@ -369,7 +369,7 @@ words, and the module is left unchanged. A non-strict load reports the mismatche
 match new_ca_with_buffer.load_state_dict(&ca_without_buffer.state_dict(), true) {
     Ok(keys) => println!("{keys}"),
     Err(err) => show_error(&err),
-}
+};
 """,
         tags=["intended-error"],
         expect=['Missing key(s) in state_dict: "mask".'],

@@ -188,7 +188,7 @@ or not.
 match plain.forward(&ids) {
     Ok(out) => println!("{:?}", out.dtype()),
     Err(err) => show_error(&err),
-}
+};
 """,
         tags=["intended-error"],
         expect=["dtype mismatch in add, lhs: BF16, rhs: F32"],
@@ -251,6 +251,7 @@ for (label, m) in [("persistent", &persistent), ("non-persistent", &non_persiste
     let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
     println!("{label:>14}: keys {keys:?}, file {} bytes", std::fs::metadata(&path)?.len());
 }
+println!("the table itself: 50 × 16 f32 values = {} bytes", 50 * 16 * 4);
 """
     ),
     code(

@@ -31,4 +31,6 @@ root_dir=$UB_ROOT/notebooks
 [ -d "$root_dir" ] || root_dir=$UB_ROOT
 ub_step "Starting JupyterLab in $root_dir (stop it with Ctrl-C)"
 ub_info "Open en/ (English) or zh/ (中文) and start with 01-understanding-buffers.ipynb."
-exec "$UB_VENV/bin/jupyter" lab --ServerApp.root_dir="$root_dir" "${lab_args[@]}"
+# Rust is the default for new notebooks (JupyterLab also lists the Python kernel it ships with).
+exec "$UB_VENV/bin/jupyter" lab --ServerApp.root_dir="$root_dir" \
+  --MultiKernelManager.default_kernel_name=rust "${lab_args[@]}"

@@ -151,7 +151,23 @@ def execute(paths: list[Path], timeout: int = 1200) -> None:
                                 resources={"metadata": {"path": str(path.parent)}})
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         client.execute()
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = coalesce_streams(cell.outputs)
         nbformat.write(nb, path)
+
+
+def coalesce_streams(outputs: list) -> list:
+    """evcxr sends each printed line as its own message: join consecutive stream outputs of
+    the same stream, as Jupyter shows them."""
+    merged = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    return merged
 
 
 def comparable(cell: dict) -> tuple:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The set-up behind scripts/lab.sh and scripts/test.sh; also runs alone:
-#   bash scripts/setup.sh [--gpu] [--with-browser]
+#   bash scripts/setup.sh [--gpu] [--with-browser] [--no-warmup]
 #
 # Every step checks first and does nothing when its work is already done, so only the
 # first run is long (mostly the evcxr_jupyter build) and later runs take seconds.
 #   1. Rust >= 1.95                          (checked; rustup installs it, see README)
-#   2. evcxr_jupyter 0.22.0                  (cargo install --locked, once: ~15-20 min)
+#   2. evcxr_jupyter 0.22.0                  (cargo install --locked, once: 8-20 min)
 #   3. .venv/ with requirements.txt          (re-installed when that file changes)
-#   4. the `rust` kernel inside .venv/       (reads evcxr settings from .evcxr/)
+#   4. the `rust` kernel inside .venv/       (reads evcxr settings from .evcxr/;
+#                                             --gpu: candle with CUDA, see kernel.py)
 #   5. a warm-up build of the crate's deps   (once per dependency set: ~2-5 min)
 #   6. with --with-browser: Debian's chromium + fonts-noto-cjk (browser test)
 #
@@ -80,12 +81,13 @@ ub_install_evcxr() {
     return
   fi
   ub_info "evcxr_jupyter ${have:-is missing}; building $UB_EVCXR_VERSION with cargo."
-  ub_info "This happens once and takes about 15-20 minutes on 2 cores (336 crates, ~1.3 GB of memory)."
+  ub_info "This happens once and takes 8-20 minutes on 2 cores (336 crates, ~1.3 GB of memory)."
   # A throw-away target dir: the 700+ MB of build output is not needed afterwards.
   local build_dir
   build_dir=$(mktemp -d "${TMPDIR:-/tmp}/evcxr-build.XXXXXX")
   trap 'rm -rf "$build_dir"' EXIT
-  CARGO_TARGET_DIR=$build_dir cargo install evcxr_jupyter --version "$UB_EVCXR_VERSION" --locked
+  # --force: replace an evcxr_jupyter of another version or one cargo did not install.
+  CARGO_TARGET_DIR=$build_dir cargo install evcxr_jupyter --version "$UB_EVCXR_VERSION" --locked --force
   rm -rf "$build_dir"
   trap - EXIT
   [ "$(ub_evcxr_installed_version)" = "$UB_EVCXR_VERSION" ] ||
@@ -173,6 +175,19 @@ ub_register_kernel() {
   "$UB_VENV/bin/python" "$UB_ROOT/scripts/kernel.py" "${args[@]}"
 }
 
+# JupyterLab defaults for this project, in .venv only: closing a lesson's tab shuts its
+# kernel down. Each evcxr kernel holds memory, and a GPU kernel holds one of the build
+# dirs of scripts/gpu-kernel.sh; left running, the next lesson would compile CUDA again.
+ub_lab_settings() {
+  local dir=$UB_VENV/share/jupyter/lab/settings
+  mkdir -p "$dir"
+  cat >"$dir/overrides.json" <<'JSON'
+{
+  "@jupyterlab/notebook-extension:tracker": { "kernelShutdown": true }
+}
+JSON
+}
+
 # ---------------------------------------------------------------- 5. warm-up
 # The warm-up is keyed on what decides evcxr's compiled dependencies: the crate's
 # manifest, the evcxr settings, the compiler and the kernel mode.
@@ -244,6 +259,7 @@ ub_setup() {
   ub_setup_venv
   ub_step "Jupyter kernel 'rust' ($mode)"
   ub_register_kernel "$mode"
+  ub_lab_settings
   if [ "$browser" = 1 ]; then
     ub_step "Debian packages for the browser test"
     ub_install_debs chromium fonts-noto-cjk

@@ -182,7 +182,8 @@ impl CausalAttentionWithoutBuffers {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_input(self.type_name(), x, self.d_in, self.context_length)?;
         let training = self.is_training();
-        self.projections.forward(x, &self.mask, self.dropout, training)
+        self.projections
+            .forward(x, &self.mask, self.dropout, training)
     }
 }
 // lesson: end

@@ -34,7 +34,11 @@ pub fn reference_file(name: &str) -> PathBuf {
     all.iter()
         .find(|p| p.is_file())
         .cloned()
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/reference").join(name))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("data/reference")
+                .join(name)
+        })
 }
 
 /// A scratch directory for the lessons' own checkpoints (`<temp>/understanding-buffers`),

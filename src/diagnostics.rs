@@ -68,7 +68,10 @@ impl DeviceReport {
 
     /// The tensors that are not on the module's device.
     pub fn strays(&self) -> Vec<&TensorRow> {
-        self.rows.iter().filter(|r| r.device != self.device).collect()
+        self.rows
+            .iter()
+            .filter(|r| r.device != self.device)
+            .collect()
     }
 
     /// `Ok` when nothing strays; otherwise an error naming every stray tensor and the fix.
@@ -99,7 +102,13 @@ fn shape_text(shape: &[usize]) -> String {
 impl fmt::Display for DeviceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} (device {})", self.module, self.device)?;
-        let width = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         writeln!(
             f,
             "  {:<width$}  {:<23}  {:<7}  {:<5}  shape",

@@ -104,7 +104,10 @@ impl Embedding {
     /// An embedding on the CPU with weights drawn from `seed`.
     pub fn new(vocab_size: usize, dim: usize, seed: u64) -> Result<Self> {
         let mut registry = Registry::new();
-        registry.register_parameter("weight", seeded_normal((vocab_size, dim), seed, &Device::Cpu)?)?;
+        registry.register_parameter(
+            "weight",
+            seeded_normal((vocab_size, dim), seed, &Device::Cpu)?,
+        )?;
         Ok(Self {
             registry,
             vocab_size,
@@ -120,7 +123,11 @@ impl Embedding {
                 ids.dtype()
             )));
         }
-        let max = ids.flatten_all()?.to_dtype(DType::I64)?.max(0)?.to_scalar::<i64>();
+        let max = ids
+            .flatten_all()?
+            .to_dtype(DType::I64)?
+            .max(0)?
+            .to_scalar::<i64>();
         if let Ok(max) = max {
             if max < 0 || max as usize >= self.vocab_size {
                 return Err(Error::Input(format!(

@@ -23,7 +23,10 @@ impl Code {
 
 impl Show for Code {
     fn rich(&self) -> (&'static str, String) {
-        ("text/markdown", format!("```{}\n{}\n```", self.language, self.text))
+        (
+            "text/markdown",
+            format!("```{}\n{}\n```", self.language, self.text),
+        )
     }
     fn plain(&self) -> String {
         self.text.clone()

@@ -55,11 +55,11 @@ pub use state_dict::StateDict;
 pub mod prelude {
     pub use crate::attention::{causal_mask, example_batch};
     pub use crate::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+    pub use crate::data::{reference_file, scratch_dir};
     pub use crate::device::{best_device, device_name, device_summary, same_location};
     pub use crate::display::{lesson_setup, show_error, Show};
     pub use crate::positional::{sinusoidal_table, PositionalEncodingModel, TableStorage};
     pub use crate::repr::TensorRepr;
-    pub use crate::data::{reference_file, scratch_dir};
     pub use crate::{checkpoint, cost, lesson_code, plots};
     pub use crate::{Error, IncompatibleKeys, Module, Registry, Result, StateDict, TensorKind};
     pub use candle_core::{DType, Device, IndexOp, Tensor};

@@ -183,7 +183,10 @@ pub trait Module {
 
     /// Every parameter: exactly what an optimizer should be handed (no buffers).
     fn parameters(&self) -> Vec<Var> {
-        self.named_parameters().into_iter().map(|(_, v)| v).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// Every buffer, persistent or not, with dotted names.
@@ -209,8 +212,11 @@ pub trait Module {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_tensor().clone())
             .ok_or_else(|| {
-                let known: Vec<String> =
-                    self.named_parameters().into_iter().map(|(n, _)| n).collect();
+                let known: Vec<String> = self
+                    .named_parameters()
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
                 Error::Registry(format!(
                     "{} has no parameter {name:?}; its parameters are {known:?}",
                     self.type_name()
@@ -276,7 +282,10 @@ pub trait Module {
                 .join(", ")
         };
         if strict && !missing.is_empty() {
-            problems.push(format!("Missing key(s) in state_dict: {}. ", quote(&missing)));
+            problems.push(format!(
+                "Missing key(s) in state_dict: {}. ",
+                quote(&missing)
+            ));
         }
         if strict && !unexpected.is_empty() {
             problems.push(format!(
@@ -286,7 +295,9 @@ pub trait Module {
         }
         let mut updates = HashMap::new();
         for (key, current) in own.iter() {
-            let Some(loaded) = state.get(key) else { continue };
+            let Some(loaded) = state.get(key) else {
+                continue;
+            };
             if loaded.dims() != current.dims() {
                 problems.push(format!(
                     "size mismatch for {key}: copying a param with shape {} from checkpoint, the shape in current model is {}.",

@@ -27,7 +27,11 @@ pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Result<Tensor> {
         for dim in 0..d_model {
             let pair = (dim / 2) as f64;
             let angle = pos as f64 / 10000f64.powf(2.0 * pair / d_model as f64);
-            values.push(if dim % 2 == 0 { angle.sin() } else { angle.cos() } as f32);
+            values.push(if dim % 2 == 0 {
+                angle.sin()
+            } else {
+                angle.cos()
+            } as f32);
         }
     }
     Ok(Tensor::from_vec(values, (max_len, d_model), &Device::Cpu)?)

@@ -404,7 +404,9 @@ impl Printer<'_> {
 
     /// Number of printed values in one entry of dimension `dim`.
     fn shown_stride(&self, dim: usize) -> usize {
-        (dim + 1..self.dims.len()).map(|d| self.shown_len(d)).product()
+        (dim + 1..self.dims.len())
+            .map(|d| self.shown_len(d))
+            .product()
     }
 
     /// Positions of dimension `dim` to print, `None` standing for the `...` row.
@@ -445,11 +447,7 @@ impl Printer<'_> {
                 None => "...".to_string(),
             })
             .collect();
-        let separator = format!(
-            ",{}{}",
-            "\n".repeat(rank - dim - 1),
-            " ".repeat(indent + 1)
-        );
+        let separator = format!(",{}{}", "\n".repeat(rank - dim - 1), " ".repeat(indent + 1));
         format!("[{}]", slices.join(&separator))
     }
 

@@ -89,7 +89,10 @@ fn state_dicts_print_and_order_like_pytorch() {
         sd.keys().collect::<Vec<_>>(),
         ["W_query.weight", "W_key.weight", "W_value.weight"]
     );
-    assert_eq!(sd.to_string(), text(&exp, "without_buffer/state_dict/print"));
+    assert_eq!(
+        sd.to_string(),
+        text(&exp, "without_buffer/state_dict/print")
+    );
 }
 
 #[test]
@@ -175,7 +178,10 @@ fn strict_load_errors_are_pytorchs() {
     let err = m
         .load_state_dict(&without_buffer().state_dict(), true)
         .unwrap_err();
-    assert_eq!(err.to_string(), text(&exp, "errors/strict_missing_mask/message"));
+    assert_eq!(
+        err.to_string(),
+        text(&exp, "errors/strict_missing_mask/message")
+    );
 
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
     let err = m
@@ -187,18 +193,27 @@ fn strict_load_errors_are_pytorchs() {
     );
 
     let mut m = CausalAttentionWithBuffer::new(3, 3, 6, 0.0, false).unwrap();
-    let err = m.load_state_dict(&with_buffer().state_dict(), true).unwrap_err();
+    let err = m
+        .load_state_dict(&with_buffer().state_dict(), true)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         text(&exp, "errors/size_mismatch_with_buffer_d_out_3/message")
     );
-    let err = m.load_state_dict(&with_buffer().state_dict(), false).unwrap_err();
+    let err = m
+        .load_state_dict(&with_buffer().state_dict(), false)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
-        text(&exp, "errors/size_mismatch_non_strict_with_buffer_d_out_3/message")
+        text(
+            &exp,
+            "errors/size_mismatch_non_strict_with_buffer_d_out_3/message"
+        )
     );
     let mut m = CausalAttentionWithoutBuffers::new(3, 3, 6, 0.0, false).unwrap();
-    let err = m.load_state_dict(&without_buffer().state_dict(), true).unwrap_err();
+    let err = m
+        .load_state_dict(&without_buffer().state_dict(), true)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         text(&exp, "errors/size_mismatch_without_buffer_d_out_3/message")
@@ -209,18 +224,30 @@ fn strict_load_errors_are_pytorchs() {
 fn non_strict_load_reports_incompatible_keys_like_pytorch() {
     let exp = expected();
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
-    let keys = m.load_state_dict(&without_buffer().state_dict(), false).unwrap();
+    let keys = m
+        .load_state_dict(&without_buffer().state_dict(), false)
+        .unwrap();
     assert_eq!(
         keys.to_string(),
-        text(&exp, "load_state_dict_non_strict/with_buffer_loading_without_buffer_sd")
+        text(
+            &exp,
+            "load_state_dict_non_strict/with_buffer_loading_without_buffer_sd"
+        )
     );
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
-    let keys = m.load_state_dict(&with_buffer().state_dict(), false).unwrap();
+    let keys = m
+        .load_state_dict(&with_buffer().state_dict(), false)
+        .unwrap();
     assert_eq!(
         keys.to_string(),
-        text(&exp, "load_state_dict_non_strict/without_buffer_loading_with_buffer_sd")
+        text(
+            &exp,
+            "load_state_dict_non_strict/without_buffer_loading_with_buffer_sd"
+        )
     );
-    let keys = m.load_state_dict(&without_buffer().state_dict(), true).unwrap();
+    let keys = m
+        .load_state_dict(&without_buffer().state_dict(), true)
+        .unwrap();
     assert_eq!(
         keys.to_string(),
         text(&exp, "load_state_dict_non_strict/all_keys_matched")
@@ -239,8 +266,14 @@ fn a_failed_load_changes_nothing() {
     assert!(m.load_state_dict(&state, true).is_err());
     assert_eq!(m.state_dict().to_string(), before);
     let mut bad = m.state_dict();
-    bad.insert("W_key.weight", Tensor::zeros((5, 5), DType::F32, &Device::Cpu).unwrap());
-    bad.insert("mask", Tensor::zeros((6, 6), DType::F32, &Device::Cpu).unwrap());
+    bad.insert(
+        "W_key.weight",
+        Tensor::zeros((5, 5), DType::F32, &Device::Cpu).unwrap(),
+    );
+    bad.insert(
+        "mask",
+        Tensor::zeros((6, 6), DType::F32, &Device::Cpu).unwrap(),
+    );
     assert!(m.load_state_dict(&bad, false).is_err());
     assert_eq!(m.state_dict().to_string(), before);
 }
@@ -252,8 +285,14 @@ fn all_problems_are_reported_at_once() {
     state.remove("mask");
     state.insert("bias", Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
     let err = m.load_state_dict(&state, true).unwrap_err().to_string();
-    assert!(err.contains("Missing key(s) in state_dict: \"mask\". "), "{err}");
-    assert!(err.contains("Unexpected key(s) in state_dict: \"bias\". "), "{err}");
+    assert!(
+        err.contains("Missing key(s) in state_dict: \"mask\". "),
+        "{err}"
+    );
+    assert!(
+        err.contains("Unexpected key(s) in state_dict: \"bias\". "),
+        "{err}"
+    );
     assert_eq!(err.matches("size mismatch for").count(), 3, "{err}");
 }
 
@@ -278,12 +317,18 @@ fn bad_input_says_what_is_wrong() {
     );
     let m = CausalAttentionWithoutBuffers::new(3, 2, 4, 0.0, false).unwrap();
     let err = m.forward(&batch()).unwrap_err().to_string();
-    assert!(err.starts_with("input has 6 tokens but the mask covers 4"), "{err}");
+    assert!(
+        err.starts_with("input has 6 tokens but the mask covers 4"),
+        "{err}"
+    );
 
     let m = with_buffer();
     let two_d = Tensor::zeros((6, 3), DType::F32, &Device::Cpu).unwrap();
     let err = m.forward(&two_d).unwrap_err().to_string();
-    assert!(err.contains("expects input of shape (batch, tokens, d_in)"), "{err}");
+    assert!(
+        err.contains("expects input of shape (batch, tokens, d_in)"),
+        "{err}"
+    );
     assert!(err.contains("got shape [6, 3] (rank 2)"), "{err}");
     let wrong_d = Tensor::zeros((2, 6, 4), DType::F32, &Device::Cpu).unwrap();
     let err = m.forward(&wrong_d).unwrap_err().to_string();
@@ -319,7 +364,11 @@ fn dropout_acts_only_in_training() {
     let a = m.forward(&batch()).unwrap().to_vec3::<f32>().unwrap();
     let b = m.forward(&batch()).unwrap().to_vec3::<f32>().unwrap();
     assert_eq!(a, b, "eval mode is deterministic");
-    let eval_out = with_buffer().forward(&batch()).unwrap().to_vec3::<f32>().unwrap();
+    let eval_out = with_buffer()
+        .forward(&batch())
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap();
     assert_eq!(a, eval_out, "dropout 0.5 in eval equals dropout 0");
     m.train();
     // In training, dropout zeroes about half the weights: over 20 runs outputs must differ.
@@ -334,7 +383,10 @@ fn casts_follow_pytorchs_rules() {
     let exp = expected();
     let mut m = with_buffer();
     m.to_dtype(DType::F16).unwrap();
-    assert_eq!(text(&exp, "casts/with_buffer_half_mask_dtype"), "torch.float16");
+    assert_eq!(
+        text(&exp, "casts/with_buffer_half_mask_dtype"),
+        "torch.float16"
+    );
     assert_eq!(m.buffer("mask").unwrap().dtype(), DType::F16);
     assert_eq!(m.parameter("W_query.weight").unwrap().dtype(), DType::F16);
     let out = m.forward(&batch().to_dtype(DType::F16).unwrap()).unwrap();
@@ -342,7 +394,10 @@ fn casts_follow_pytorchs_rules() {
 
     let mut m = without_buffer();
     m.to_dtype(DType::F16).unwrap();
-    assert_eq!(text(&exp, "casts/without_buffer_half_mask_dtype"), "torch.float32");
+    assert_eq!(
+        text(&exp, "casts/without_buffer_half_mask_dtype"),
+        "torch.float32"
+    );
     assert_eq!(m.mask.dtype(), DType::F32);
     assert_eq!(m.parameter("W_query.weight").unwrap().dtype(), DType::F16);
 
@@ -355,12 +410,31 @@ fn an_optimizer_gets_parameters_only() {
     use candle_nn::Optimizer;
     let m = with_buffer();
     let mask_before = m.buffer("mask").unwrap().to_vec2::<f32>().unwrap();
-    let w_before = m.parameter("W_query.weight").unwrap().to_vec2::<f32>().unwrap();
+    let w_before = m
+        .parameter("W_query.weight")
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let mut sgd = candle_nn::SGD::new(m.parameters(), 0.1).unwrap();
-    let loss = m.forward(&batch()).unwrap().sqr().unwrap().sum_all().unwrap();
+    let loss = m
+        .forward(&batch())
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap();
     sgd.backward_step(&loss).unwrap();
-    assert_ne!(m.parameter("W_query.weight").unwrap().to_vec2::<f32>().unwrap(), w_before);
-    assert_eq!(m.buffer("mask").unwrap().to_vec2::<f32>().unwrap(), mask_before);
+    assert_ne!(
+        m.parameter("W_query.weight")
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap(),
+        w_before
+    );
+    assert_eq!(
+        m.buffer("mask").unwrap().to_vec2::<f32>().unwrap(),
+        mask_before
+    );
 }
 
 #[test]
@@ -373,8 +447,11 @@ fn moving_to_the_same_place_is_a_no_op() {
     }
     assert!(m.check_devices().is_ok());
     let report = m.diagnostics();
-    let kinds: Vec<(String, TensorKind)> =
-        report.rows().iter().map(|r| (r.name.clone(), r.kind)).collect();
+    let kinds: Vec<(String, TensorKind)> = report
+        .rows()
+        .iter()
+        .map(|r| (r.name.clone(), r.kind))
+        .collect();
     assert_eq!(
         kinds,
         [

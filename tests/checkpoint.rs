@@ -26,10 +26,15 @@ const SUPPORTED: [DType; 10] = [
     DType::F8E4M3,
 ];
 
+/// The crate's folder; read at run time, since the GPU machine runs these tests elsewhere.
+fn root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn reference(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/reference")
-        .join(name)
+    root().join("data/reference").join(name)
 }
 
 fn read(path: impl AsRef<Path>) -> Vec<u8> {
@@ -292,9 +297,7 @@ fn seed123_pth_and_safetensors_hold_the_same_tensors() {
 
 /// A file of `tests/fixtures/checkpoint/`, written by PyTorch 2.15 with `make_fixtures.py`.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/checkpoint")
-        .join(name)
+    root().join("tests/fixtures/checkpoint").join(name)
 }
 
 #[test]
@@ -1196,7 +1199,7 @@ fn a_successful_save_replaces_the_file_and_leaves_nothing_else() {
 /// Python test reads the way `torch.load(weights_only=True)` does.
 #[test]
 fn writes_interchange_file() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interchange");
+    let dir = root().join("target/interchange");
     std::fs::create_dir_all(&dir).unwrap();
     let st = load_safetensors(reference("seed123_with_buffer.safetensors"), &Device::Cpu).unwrap();
     let order = ["mask", "W_query.weight", "W_key.weight", "W_value.weight"];
@@ -1227,4 +1230,40 @@ fn writes_interchange_file() {
     let path = dir.join("dtypes_from_rust.pth");
     save_pth(&dtypes, &path).unwrap();
     assert_same_tensors(&load_pth(&path, &Device::Cpu).unwrap(), &dtypes);
+}
+
+// ---------------------------------------------------------------------------------------
+// On a GPU machine (`--features cuda`)
+// ---------------------------------------------------------------------------------------
+
+/// Tensors load straight onto the GPU, whatever device the file was saved from, and GPU
+/// tensors save to both formats.
+#[cfg(feature = "cuda")]
+#[test]
+fn checkpoints_load_onto_the_gpu_and_save_from_it() {
+    let gpu = Device::new_cuda(0).expect("a CUDA device: run this test on a GPU machine");
+    let cpu = load_pth(reference("model_with_buffer_mask2.pth"), &Device::Cpu).unwrap();
+    let loaded = [
+        load_pth(reference("model_with_buffer_mask2.pth"), &gpu).unwrap(),
+        load_safetensors(reference("seed123_with_buffer.safetensors"), &gpu).unwrap(),
+        load_pth(fixture("dtypes.pth"), &gpu).unwrap(),
+    ];
+    for sd in &loaded {
+        assert!(
+            sd.iter().all(|(_, t)| t.device().is_cuda()),
+            "{:?}",
+            keys(sd)
+        );
+    }
+    assert_eq!(keys(&loaded[0]), keys(&cpu));
+    assert_same_tensors(&loaded[0], &cpu);
+    let dir = scratch("gpu");
+    for (i, sd) in loaded.iter().enumerate() {
+        for name in [format!("{i}.pth"), format!("{i}.safetensors")] {
+            checkpoint::save(sd, dir.join(&name)).unwrap();
+            let back = checkpoint::load(dir.join(&name), &Device::Cpu).unwrap();
+            assert_same_tensors(&back, sd);
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

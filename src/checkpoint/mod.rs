@@ -54,9 +54,13 @@
 //! `f32`, `f64` and `f8e4m3` (PyTorch's `float8_e4m3fn`); candle's 4- and 6-bit
 //! floats and `f8e8m0` are not.
 
+// The code, from the bottom up: `pickle.rs` runs (and writes) pickles without running their
+// code; `torch.rs` says what the globals of a torch.save pickle mean; `pth.rs` reads and
+// writes the zip archive; `safetensors.rs` wraps the safetensors crate.
 mod pickle;
 mod pth;
 mod safetensors;
+mod torch;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

@@ -5,8 +5,8 @@
 //! tuples, lists and dicts from them, and *call* globals (`REDUCE`), which is how a pickle
 //! runs arbitrary code. This interpreter imports and runs nothing: a global is just its
 //! name ([`Global`]), and the few calls a state dict needs (`OrderedDict()`,
-//! `torch._utils._rebuild_tensor_v2(...)`, ...) are answered by a [`Host`] that builds plain
-//! descriptions of storages and tensors. Anything else is an error.
+//! `torch._utils._rebuild_tensor_v2(...)`, ...) are answered by a [`Host`] (`torch.rs`) that
+//! builds plain descriptions of storages and tensors. Anything else is an error.
 //!
 //! The interpreter covers protocols 2 to 5 without their text-mode (protocol 0) opcodes,
 //! and never panics on malformed input: every read is bounds-checked, values nest at most
@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use super::pth::{StorageRef, TensorRef};
+use super::torch::{StorageRef, TensorRef};
 
 /// Errors of this module are plain messages; `pth.rs` adds the file they belong to.
 pub(super) type PResult<T> = std::result::Result<T, String>;
@@ -221,7 +221,9 @@ impl<'a> Machine<'a> {
             let at = self.input.pos;
             let op = self.input.u8()?;
             if op == STOP {
-                return self.pop();
+                // The result leaves the machine, and its memo with it: no copy needed.
+                let top = self.top_mut().map_err(|e| format!("at STOP: {e}"))?;
+                return Ok(std::mem::replace(&mut top.value, Value::None));
             }
             self.step(op)
                 .map_err(|e| format!("at byte {at} (opcode 0x{op:02x}): {e}"))?;
@@ -517,7 +519,7 @@ impl<'a> Machine<'a> {
     /// `SETITEM(S)`: `items` alternate keys and values. A repeated key keeps the place of its
     /// first occurrence, as in a Python dict; `StateDict::insert` does that when converting.
     fn extend_dict(&mut self, items: Vec<Value>) -> PResult<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with a key but no value".into());
         }
         let slot = self.top_mut()?;

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 /// The crate's root directory.
 pub fn root() -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
 }
 
 /// A file of `data/reference/` (checkpoints PyTorch wrote).
@@ -25,13 +27,18 @@ pub fn expected() -> Value {
 
 /// Walks a `/`-separated path into `value`.
 pub fn at<'a>(value: &'a Value, path: &str) -> &'a Value {
-    path.split('/')
-        .fold(value, |v, key| v.get(key).unwrap_or_else(|| panic!("expected.json has no {path}")))
+    path.split('/').fold(value, |v, key| {
+        v.get(key)
+            .unwrap_or_else(|| panic!("expected.json has no {path}"))
+    })
 }
 
 /// The string at `path`.
 pub fn text(value: &Value, path: &str) -> String {
-    at(value, path).as_str().unwrap_or_else(|| panic!("{path} is not a string")).to_string()
+    at(value, path)
+        .as_str()
+        .unwrap_or_else(|| panic!("{path} is not a string"))
+        .to_string()
 }
 
 /// Flattens nested JSON number arrays.

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml
 
 from conftest import ROOT
@@ -90,11 +88,11 @@ def test_post_build_is_an_executable_script_using_the_project_settings() -> None
     assert "build-essential" in (BINDER / "apt.txt").read_text(encoding="utf-8").split()
 
 
-def test_kernel_registration_points_evcxr_at_the_project_settings(tmp_path: Path) -> None:
+def test_kernel_registration_points_evcxr_at_the_project_settings(tmp_path: Path, rust_kernelspec: dict) -> None:
     """The step postBuild (and scripts/setup.sh) runs, into a temporary Jupyter dir."""
-    evcxr = shutil.which("evcxr_jupyter")
-    if evcxr is None:
-        pytest.fail("evcxr_jupyter is not installed: run scripts/setup.sh first")
+    # The evcxr_jupyter that scripts/setup.sh installed and registered in .venv.
+    evcxr = next((arg for arg in rust_kernelspec["argv"] if arg.endswith("evcxr_jupyter")), None)
+    assert evcxr and Path(evcxr).is_file(), f"no evcxr_jupyter in {rust_kernelspec['argv']}"
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "kernel.py"), "install", "--jupyter-dir", str(tmp_path), "--evcxr", evcxr],
         check=True,
@@ -111,3 +109,47 @@ def test_kernel_registration_points_evcxr_at_the_project_settings(tmp_path: Path
     # evcxr_jupyter rewrites a kernelspec whose version.txt differs from its own: ours has it.
     assert (kernel_dir / "version.txt").exists()
     assert spec["env"]["JUPYTER_PATH"] == str(tmp_path.resolve())
+
+
+# scripts/kernel.py is shared by postBuild and scripts/setup.sh; its GPU mode
+# (`scripts/lab.sh --gpu`) is checked here too, as far as a machine without a GPU can.
+
+
+def test_gpu_kernel_builds_candle_with_cuda_from_the_same_settings(tmp_path: Path, rust_kernelspec: dict) -> None:
+    evcxr = next(arg for arg in rust_kernelspec["argv"] if arg.endswith("evcxr_jupyter"))
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "kernel.py"), "install", "--jupyter-dir", str(tmp_path),
+         "--evcxr", evcxr, "--gpu", "--compute-cap", "86"],
+        check=True,
+        capture_output=True,
+    )
+    spec = json.loads((tmp_path / "kernels" / "rust" / "kernel.json").read_text(encoding="utf-8"))
+    assert spec["argv"][:2] == ["bash", str(ROOT / "scripts" / "gpu-kernel.sh")]
+    assert spec["env"]["CUDA_COMPUTE_CAP"] == "86"
+    assert spec["metadata"]["understanding_buffers"] == {"mode": "cuda", "compute_cap": "86"}
+    init = (Path(spec["env"]["EVCXR_CONFIG_DIR"]) / "init.evcxr").read_text(encoding="utf-8")
+    project = (ROOT / ".evcxr" / "init.evcxr").read_text(encoding="utf-8")
+    assert project.strip() in init, "the GPU kernel must keep the project's evcxr settings"
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+    for crate in ("candle-core", "candle-nn"):
+        version = cargo["dependencies"][crate]
+        version = version if isinstance(version, str) else version["version"]
+        assert f':dep {crate} = {{ version = "{version}", features = ["cuda"] }}' in init, (
+            f"init.evcxr of the GPU kernel should enable cuda on {crate} {version} (Cargo.toml's version)"
+        )
+
+
+def test_gpu_kernels_running_at_once_get_their_own_build_dirs(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-evcxr"
+    fake.write_text('#!/bin/sh\necho "$EVCXR_TMPDIR"\nsleep 2\n', encoding="utf-8")
+    fake.chmod(0o755)
+    env = dict(os.environ, UB_BUILD_SLOTS=str(tmp_path / "builds"))
+    script = str(ROOT / "scripts" / "gpu-kernel.sh")
+    running = [
+        subprocess.Popen(["bash", script, str(fake), "--control_file", "x"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    dirs = [p.communicate(timeout=30)[0].strip() for p in running]
+    assert len(set(dirs)) == 3, f"three kernels at once shared a build dir: {dirs}"
+    again = subprocess.run(["bash", script, str(fake)], env=env, capture_output=True, text=True, timeout=30)
+    assert again.stdout.strip() == str(tmp_path / "builds" / "slot-0"), "a free build dir is reused"

@@ -128,11 +128,6 @@ def real_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_every_lesson_is_in_both_languages(lesson_notebooks: list[Path]) -> None:
-    names = {lang: {p.name for p in lesson_notebooks if p.parent.name == lang} for lang in LANGUAGES}
-    assert names["en"] == names["zh"], f"lessons differ between languages: {names}"
-
-
 def test_docs_site_holds_every_lesson_with_its_pictures(real_site: Path, lesson_notebooks: list[Path]) -> None:
     check_site(NOTEBOOKS, real_site)
     for nb in lesson_notebooks:

@@ -1,0 +1,149 @@
+//! On a real GPU (`--features cuda`): the lesson's bug and its fix, for real.
+//!
+//! Build here with `../shared/gpu` and run on a GPU machine (see the README, "GPU").
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{at, expected, floats, max_abs_diff, reference};
+use understanding_buffers::prelude::*;
+
+fn gpu() -> Device {
+    // Candle appends a backtrace to error texts when RUST_BACKTRACE is set; the messages
+    // compared here are the ones a learner sees without it.
+    std::env::set_var("RUST_BACKTRACE", "0");
+    Device::new_cuda(0).expect("a CUDA device: run this test on a GPU machine")
+}
+
+fn loaded<M: Module>(mut m: M, file: &str) -> M {
+    m.load(reference(file), true).unwrap();
+    m
+}
+
+#[test]
+fn best_device_is_the_gpu() {
+    assert_eq!(device_name(&best_device()), "cuda:0");
+}
+
+#[test]
+fn unbuffered_module_fails_with_candles_device_mismatch() {
+    let device = gpu();
+    let mut m = loaded(
+        CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap(),
+        "seed123_without_buffer.safetensors",
+    );
+    m.to_device(&device).unwrap();
+    let batch = example_batch(&device).unwrap();
+    let err = m.forward(&batch).unwrap_err().to_string();
+    println!("unbuffered forward on the GPU: {err}");
+    assert_eq!(
+        err,
+        "device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }"
+    );
+
+    // The diagnostics name the stray mask.
+    let report = m.diagnostics();
+    println!("{report}");
+    let strays: Vec<&str> = report.strays().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(strays, ["mask"]);
+    let err = m.check_devices().unwrap_err().to_string();
+    assert!(err.contains("mask (plain field, on cpu)"), "{err}");
+
+    // Fixed by hand, it gives the CPU's numbers.
+    m.mask = m.mask.to_device(&device).unwrap();
+    let out = m.forward(&batch).unwrap();
+    let exp = expected();
+    let diff = max_abs_diff(&out, &floats(at(&exp, "without_buffer/context_vecs")));
+    assert!(diff <= 1e-5, "max |GPU - PyTorch| = {diff}");
+}
+
+#[test]
+fn buffered_module_runs_on_the_gpu_and_matches_the_cpu() {
+    let device = gpu();
+    let cpu_model = loaded(
+        CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap(),
+        "seed123_with_buffer.safetensors",
+    );
+    let cpu_out = cpu_model
+        .forward(&example_batch(&Device::Cpu).unwrap())
+        .unwrap();
+    let mut m = cpu_model.clone();
+    m.to_device(&device).unwrap();
+    assert_eq!(device_name(m.buffer("mask").unwrap().device()), "cuda:0");
+    assert!(m.check_devices().is_ok());
+    let out = m.forward(&example_batch(&device).unwrap()).unwrap();
+    assert_eq!(device_name(out.device()), "cuda:0");
+    let cpu_values: Vec<f32> = cpu_out.flatten_all().unwrap().to_vec1().unwrap();
+    let diff = max_abs_diff(&out, &cpu_values);
+    println!("buffered module: max |GPU - CPU| = {diff:e}");
+    assert!(diff <= 1e-5);
+    let printed = TensorRepr(&out).to_string();
+    assert!(printed.ends_with(", device='cuda:0')"), "{printed}");
+}
+
+#[test]
+fn a_cpu_checkpoint_loads_into_a_cuda_module() {
+    let device = gpu();
+    let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    m.to_device(&device).unwrap();
+    m.load(reference("model_with_buffer_mask2.pth"), true)
+        .unwrap();
+    let mask = m.buffer("mask").unwrap();
+    assert_eq!(device_name(mask.device()), "cuda:0");
+    assert_eq!(
+        mask.to_device(&Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()[0],
+        [0.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    );
+    // ...and a module saved from the GPU loads back on the CPU.
+    let path = std::env::temp_dir().join("ub-gpu-model.pth");
+    m.save(&path).unwrap();
+    let mut back = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    back.load(&path, true).unwrap();
+    assert_eq!(
+        back.buffer("mask").unwrap().to_vec2::<f32>().unwrap()[0][1],
+        2.0
+    );
+}
+
+#[test]
+fn a_second_handle_of_the_same_gpu_is_the_same_place() {
+    let device = gpu();
+    let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    m.to_device(&device).unwrap();
+    let before = m.buffer("mask").unwrap();
+    let other_handle = Device::new_cuda(0).unwrap();
+    assert!(
+        !device.same_device(&other_handle),
+        "candle sees two devices"
+    );
+    m.to_device(&other_handle).unwrap();
+    assert_eq!(
+        m.buffer("mask").unwrap().id(),
+        before.id(),
+        "no copy was made"
+    );
+}
+
+#[test]
+fn lesson_two_dtype_mismatch_also_happens_on_the_gpu() {
+    let device = gpu();
+    let mut plain = PositionalEncodingModel::new(100, 16, 50, TableStorage::PlainField, 0).unwrap();
+    plain.to_device(&device).unwrap();
+    let ids = Tensor::new(&[[1u32, 2, 3]], &device).unwrap();
+    // The table stayed on the CPU: a device mismatch first.
+    let err = plain.forward(&ids).unwrap_err().to_string();
+    println!("plain-field table on the GPU: {err}");
+    assert!(err.contains("device mismatch"), "{err}");
+    let mut model = PositionalEncodingModel::new(100, 16, 50, TableStorage::Buffer, 0).unwrap();
+    model.to_device(&device).unwrap();
+    model.to_dtype(DType::BF16).unwrap();
+    let out = model.forward(&ids).unwrap();
+    assert_eq!(
+        (out.dtype(), device_name(out.device()).as_str()),
+        (DType::BF16, "cuda:0")
+    );
+}

@@ -1,0 +1,119 @@
+"""The lessons have one source, two languages with the same code, and are committed executed.
+
+No kernel is needed: these tests read files only (fast; test_notebooks.py runs the notebooks).
+
+* `scripts/notebooks.py check`: the committed notebooks and examples/*.rs are what
+  lessons/*.py generates (cell types, sources, tags). That the examples compile is cargo's
+  job (`cargo test` builds every example).
+* Read from the .ipynb files themselves, independently of the generator: the English and
+  Chinese notebooks have identical code cells (source, tags, expected texts) in the same
+  order and at the same places; each notebook links to its twin.
+* The committed notebooks are executed, show no unexpected error, show their intended
+  errors, carry their figures as inline SVG, and lesson 1 shows PyTorch's own prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nbcompare
+from conftest import NOTEBOOKS, ROOT
+
+NAMES = sorted(p.name for p in (NOTEBOOKS / "en").glob("*.ipynb"))
+ALL = [NOTEBOOKS / lang / name for lang in ("en", "zh") for name in NAMES]
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_signature(nb: dict) -> list[tuple]:
+    """Each cell's type and, for code cells, what must be identical in both languages."""
+    out = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            meta = cell.get("metadata", {})
+            out.append(("code", nbcompare.source(cell), tuple(meta.get("tags", [])), tuple(meta.get("expect", []))))
+        else:
+            out.append((cell["cell_type"],))
+    return out
+
+
+def test_generator_check_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "notebooks.py"), "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (
+        "scripts/notebooks.py check found notebooks or examples that differ from lessons/*.py:\n"
+        f"{result.stdout}{result.stderr}"
+    )
+
+
+def test_every_lesson_exists_in_both_languages() -> None:
+    assert NAMES, f"no notebooks in {NOTEBOOKS / 'en'}"
+    zh = sorted(p.name for p in (NOTEBOOKS / "zh").glob("*.ipynb"))
+    assert NAMES == zh, f"English notebooks {NAMES} and Chinese notebooks {zh} differ"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_english_and_chinese_code_cells_are_identical(name: str) -> None:
+    en, zh = load(NOTEBOOKS / "en" / name), load(NOTEBOOKS / "zh" / name)
+    a, b = code_signature(en), code_signature(zh)
+    code_a = [c for c in a if c[0] == "code"]
+    code_b = [c for c in b if c[0] == "code"]
+    for n, (x, y) in enumerate(zip(code_a, code_b)):
+        assert x == y, f"{name}: code cell {n} differs between en and zh:\n en: {x}\n zh: {y}"
+    assert len(code_a) == len(code_b), f"{name}: en has {len(code_a)} code cells, zh has {len(code_b)}"
+    assert [c[0] for c in a] == [c[0] for c in b], f"{name}: code cells sit at different places in en and zh"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chinese_prose_is_not_the_english_one(name: str) -> None:
+    en, zh = load(NOTEBOOKS / "en" / name), load(NOTEBOOKS / "zh" / name)
+    for i, (a, b) in enumerate(zip(en["cells"], zh["cells"])):
+        if a["cell_type"] == "markdown":
+            text_zh = nbcompare.source(b)
+            assert re.search(r"[\u4e00-\u9fff]", text_zh), f"zh/{name} markdown cell {i} has no Chinese text"
+            assert nbcompare.source(a) != text_zh, f"markdown cell {i} of {name} is the same in en and zh"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebook_links_to_its_twin(path: Path) -> None:
+    twin_lang = "zh" if path.parent.name == "en" else "en"
+    target = f"../{twin_lang}/{path.name}"
+    prose = "\n".join(nbcompare.source(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    links = re.findall(r"\]\(([^)\s]+)\)", prose)
+    assert target in links, f"{path.relative_to(ROOT)} does not link to its twin ({target}); links: {links}"
+    assert (path.parent / target).resolve().is_file()
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_committed_notebook_is_executed_and_clean(path: Path) -> None:
+    nb = load(path)
+    problems = nbcompare.committed_problems(nb)
+    for i, cell in nbcompare.code_cells(nb):
+        for n, out in enumerate(cell.get("outputs", [])):
+            if nbcompare.is_figure(out) and not nbcompare.is_inline_svg_figure(out):
+                problems.append(f"{nbcompare.describe(i, cell)}: output {n} is a picture but not an inline <svg> figure")
+    shown = "\n".join(nbcompare.cell_text(c) for _, c in nbcompare.code_cells(nb))
+    problems += nbcompare.missing_pytorch_prints(path, shown)
+    assert not problems, f"{path.relative_to(ROOT)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_both_languages_committed_the_same_outputs(name: str) -> None:
+    """The code is the same, so outputs are too, but for nondeterministic cells (timings)."""
+    en, zh = load(NOTEBOOKS / "en" / name), load(NOTEBOOKS / "zh" / name)
+    problems = []
+    for (i, a), (_, b) in zip(nbcompare.code_cells(en), nbcompare.code_cells(zh)):
+        problems += nbcompare.compare_cell(i, a, b, nbcompare.Mode())
+    assert not problems, f"{name}: en and zh committed outputs differ:\n" + "\n".join(problems)
