@@ -131,9 +131,9 @@ impl Embedding {
         if let Ok(max) = max {
             if max < 0 || max as usize >= self.vocab_size {
                 return Err(Error::Input(format!(
-                    "token id {max} is out of range: the embedding has {} rows (ids 0..{})",
+                    "token id {max} is out of range: the embedding has {} rows (valid ids are 0 to {})",
                     self.vocab_size,
-                    self.vocab_size - 1
+                    self.vocab_size.saturating_sub(1)
                 )));
             }
         }
