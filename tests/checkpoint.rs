@@ -1191,7 +1191,7 @@ fn a_successful_save_replaces_the_file_and_leaves_nothing_else() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Files for the Python side (tests/python/pth_structure_check.py)
+// Files for the Python side (tests/python/test_pth_structure.py)
 // ---------------------------------------------------------------------------------------
 
 /// Writes `target/interchange/seed123_with_buffer_from_rust.pth` (the reference weights, in
