@@ -78,13 +78,19 @@ def run_once(path, kernel, timeout, extra_env=None):
         os.environ.clear()
         os.environ.update(saved)
     cells = []
-    errors = 0
+    errors = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        errors += sum(1 for o in cell.get("outputs", []) if o.get("output_type") == "error")
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                errors.append(f"code cell {len(cells) + 1}: {o.get('ename', '')}: {str(o.get('evalue', ''))[:200]}")
         cells.append({"index": i, "seconds": cell_seconds(cell), "first_line": (cell.source.splitlines() or [""])[0][:60]})
-    return {"total_s": total, "cells": cells, "errors": errors}
+    if errors:
+        # A cell that fails (e.g. the crate did not compile) finishes early: its timings are not
+        # the lesson's. Say so loudly; the figures of such a run should not be used.
+        print(f"   WARNING: {len(errors)} error output(s) in this run; first: {errors[0]}", flush=True)
+    return {"total_s": total, "cells": cells, "errors": len(errors), "error_texts": errors[:5]}
 
 
 def summarize(name, runs):
@@ -105,12 +111,14 @@ def summarize(name, runs):
         "cells_sum_s": statistics.median([sum(c["seconds"] or 0 for c in r["cells"]) for r in runs]),
         "whole_notebook_s": statistics.median([r["total_s"] for r in runs]),
         "errors": max(r["errors"] for r in runs),
+        "errors_per_run": [r["errors"] for r in runs],
+        "first_errors": next((r["error_texts"] for r in runs if r["errors"]), []),
         "first_lines": [c["first_line"] for c in runs[0]["cells"]],
     }
 
 
 def print_summary(label, s):
-    print(f"\n### {s['notebook']} ({label}, {s['runs']} run(s), {s['code_cells']} code cells, errors shown: {s['errors']})")
+    print(f"\n### {s['notebook']} ({label}, {s['runs']} run(s), {s['code_cells']} code cells, error outputs per run: {s['errors_per_run']})")
     for i, (v, line) in enumerate(zip(s["per_cell_median_s"], s["first_lines"])):
         print(f"  cell {i + 1:2d} {v if v is None else f'{v:8.3f}'} s  {line}")
     print(

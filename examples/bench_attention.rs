@@ -11,7 +11,7 @@
 //!   --runs N            timed calls per case (a third of that at 1024 tokens) [20]
 //!   --warmup N          untimed calls first                                [3]
 //!   --sizes LIST        comma list of indexes into SIZES, or `all`         [all]
-//!   --sections LIST     forward,variants,strategies,memory                 [all]
+//!   --sections LIST     forward,variants,breakdown,strategies,memory       [all]
 //!   --torch FILE        PyTorch's figures, to print candle/PyTorch ratios
 //!   --json FILE         write candle's figures as JSON
 //! ```
@@ -22,6 +22,8 @@
 //! - `variants`: prototypes of faster forward passes with the same weights, each checked
 //!   against the crate's output (max |difference| printed), so that a change to
 //!   `src/attention.rs` can be judged by its numbers before it is made.
+//! - `breakdown`: each step of the crate's forward pass timed alone (projections, scores,
+//!   mask, scale, softmax, weights @ values), with the alternatives the prototypes use.
 //! - `strategies`: lesson 2's comparison through `understanding_buffers::cost` (mask as a
 //!   buffer on the device, rebuilt every call, copied from the CPU every call).
 //! - `memory`: bytes a mask buffer takes as the context grows (f32, u8, none).
@@ -34,7 +36,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
 use understanding_buffers::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
 use understanding_buffers::cost::{forward_time_ms, mask_bytes, MaskStrategy};
 use understanding_buffers::Module;
@@ -64,7 +66,7 @@ fn parse_args() -> BoxResult<Options> {
         runs: 20,
         warmup: 3,
         sizes: vec![0, 1, 2],
-        sections: ["forward", "variants", "strategies", "memory"]
+        sections: ["forward", "variants", "breakdown", "strategies", "memory"]
             .map(String::from)
             .to_vec(),
         torch: None,
@@ -294,7 +296,8 @@ fn v_additive(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
     candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)
 }
 
-/// D: A + one fused masked softmax (scale, mask, softmax in one pass over the scores; CPU only).
+/// D: A + one fused masked softmax (scale, mask, softmax in one pass over the scores), reading
+/// the crate's f32 mask buffer as it is (no `ne`, no copy).
 fn v_fused_softmax(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
     let (q, k, v) = (
         linear_2d(x, &w.w_query)?,
@@ -304,7 +307,7 @@ fn v_fused_softmax(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
     let (_, t, dk) = k.dims3()?;
     let scores = q.matmul(&k.t()?)?;
     let weights = scores.apply_op2_no_bwd(
-        &square(&w.mask_u8, t)?,
+        &square(&w.mask_f32, t)?,
         &MaskedSoftmax {
             scale: 1.0 / (dk as f32).sqrt(),
         },
@@ -312,8 +315,37 @@ fn v_fused_softmax(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
     weights.matmul(&v)
 }
 
-/// E: D + the three projections as one matmul with `[W_q; W_k; W_v]ᵀ` (CPU only).
+/// E: D + the three projections as one matmul with `[W_q; W_k; W_v]ᵀ`.
 fn v_fused_qkv(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, t, d) = x.dims3()?;
+    let d_out = w.w_query.dim(0)?;
+    let qkv = x
+        .reshape((b * t, d))?
+        .matmul(&w.w_qkv_t)?
+        .reshape((b, t, 3 * d_out))?;
+    // The CPU matmul takes the strided views as they are; cuBLAS needs plain row strides.
+    let view = |i: usize| -> candle_core::Result<Tensor> {
+        let part = qkv.narrow(2, i * d_out, d_out)?;
+        if part.device().is_cpu() {
+            Ok(part)
+        } else {
+            part.contiguous()
+        }
+    };
+    let (q, k, v) = (view(0)?, view(1)?, view(2)?);
+    let scores = q.matmul(&k.t()?)?;
+    let weights = scores.apply_op2_no_bwd(
+        &square(&w.mask_u8, t)?,
+        &MaskedSoftmax {
+            scale: 1.0 / (d_out as f32).sqrt(),
+        },
+    )?;
+    weights.matmul(&v)
+}
+
+/// F: one fused QKV matmul, the u8 mask through `where_cond`, candle's `softmax_last_dim`
+/// (runs on every device).
+fn v_qkv_u8(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
     let (b, t, d) = x.dims3()?;
     let d_out = w.w_query.dim(0)?;
     let qkv = x
@@ -325,14 +357,68 @@ fn v_fused_qkv(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
         qkv.narrow(2, d_out, d_out)?,
         qkv.narrow(2, 2 * d_out, d_out)?,
     );
-    let scores = q.matmul(&k.t()?)?;
-    let weights = scores.apply_op2_no_bwd(
-        &square(&w.mask_u8, t)?,
-        &MaskedSoftmax {
-            scale: 1.0 / (d_out as f32).sqrt(),
-        },
-    )?;
-    weights.matmul(&v)
+    // cuBLAS needs unit stride in the last dimension and candle a plain row stride: copy k, v.
+    let scores = (q * (1.0 / (d_out as f64).sqrt()))?.matmul(&k.contiguous()?.t()?)?;
+    let hidden = square(&w.mask_u8, t)?.broadcast_as(scores.shape())?;
+    let minus_inf = Tensor::new(f32::NEG_INFINITY, x.device())?.broadcast_as(scores.shape())?;
+    candle_nn::ops::softmax_last_dim(&hidden.where_cond(&minus_inf, &scores)?)?
+        .matmul(&v.contiguous()?)
+}
+
+/// G: B with the 1/√d_k scale folded into the queries: one pass over `b·t·d` elements instead
+/// of `b·t·t` (runs on every device).
+fn v_u8_fold_scale(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
+    let (_, t, dk) = k.dims3()?;
+    let scores = (q * (1.0 / (dk as f64).sqrt()))?.matmul(&k.t()?)?;
+    let hidden = square(&w.mask_u8, t)?.broadcast_as(scores.shape())?;
+    let minus_inf = Tensor::new(f32::NEG_INFINITY, x.device())?.broadcast_as(scores.shape())?;
+    candle_nn::ops::softmax_last_dim(&hidden.where_cond(&minus_inf, &scores)?)?.matmul(&v)
+}
+
+/// Scores `(b, t, t)` plus the additive mask `(t, t)`, added as `(b, t·t) + (1, t·t)`: a
+/// two-dimension broadcast (candle's strided kernels do a division per dimension and element).
+fn add_mask_flat(scores: &Tensor, mask_additive: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, t, _) = scores.dims3()?;
+    let mask = square(mask_additive, t)?
+        .contiguous()?
+        .reshape((1, t * t))?;
+    scores
+        .reshape((b, t * t))?
+        .broadcast_add(&mask)?
+        .reshape((b, t, t))
+}
+
+/// H: one fused QKV matmul, scale folded into q, additive mask as a 2-D broadcast,
+/// `softmax_last_dim` (runs on every device).
+fn v_qkv_flat_additive(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, t, d) = x.dims3()?;
+    let d_out = w.w_query.dim(0)?;
+    let qkv = x
+        .reshape((b * t, d))?
+        .matmul(&w.w_qkv_t)?
+        .reshape((b, t, 3 * d_out))?;
+    let q = (qkv.narrow(2, 0, d_out)? * (1.0 / (d_out as f64).sqrt()))?;
+    let k = qkv.narrow(2, d_out, d_out)?.contiguous()?;
+    let v = qkv.narrow(2, 2 * d_out, d_out)?.contiguous()?;
+    let scores = add_mask_flat(&q.matmul(&k.t()?)?, &w.mask_additive)?;
+    candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)
+}
+
+/// I: H with three 2-D projection matmuls instead of the fused one (runs on every device).
+fn v_flat_additive(w: &Weights, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (q, k, v) = (
+        linear_2d(x, &w.w_query)?,
+        linear_2d(x, &w.w_key)?,
+        linear_2d(x, &w.w_value)?,
+    );
+    let dk = k.dim(D::Minus1)? as f64;
+    let scores = add_mask_flat(&(q * (1.0 / dk.sqrt()))?.matmul(&k.t()?)?, &w.mask_additive)?;
+    candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)
 }
 
 /// The floor: the five matmuls alone, no mask, no softmax (not a correct attention).
@@ -435,6 +521,135 @@ impl CustomOp2 for MaskedSoftmax {
         }
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
+
+    /// One thread block per row of scores: max and sum by block reductions, one pass to write.
+    /// The kernel is compiled at run time with NVRTC (cudarc, which candle re-exports).
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+        use candle_core::cuda_backend::WrapErr;
+        let dev = s1.device().clone();
+        let (o1, o2) = l1.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("masked-softmax: scores must be contiguous".into())
+        })?;
+        let dims = l1.dims();
+        let (rows, t) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+        if l2.dims() != [rows, t] || l2.stride()[1] != 1 {
+            candle_core::bail!(
+                "masked-softmax: mask {:?} (strides {:?}) does not fit scores {:?}",
+                l2.dims(),
+                l2.stride(),
+                dims
+            );
+        }
+        let scores = s1.as_cuda_slice::<f32>()?.slice(o1..o2);
+        let n = o2 - o1;
+        let all_rows = n / t;
+        let ptx = cuda_ptx()?;
+        // SAFETY: every element is written by the kernel.
+        let out = unsafe { dev.alloc::<f32>(n)? };
+        let cfg = LaunchConfig {
+            grid_dim: (all_rows as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (rows_i, t_i, mask_rs, scale) =
+            (rows as i32, t as i32, l2.stride()[0] as i32, self.scale);
+        let start = l2.start_offset();
+        let (name, mask_u8, mask_f32) = match s2.dtype() {
+            DType::U8 => (
+                "ub_masked_softmax_u8",
+                Some(s2.as_cuda_slice::<u8>()?.slice(start..)),
+                None,
+            ),
+            DType::F32 => (
+                "ub_masked_softmax_f32",
+                None,
+                Some(s2.as_cuda_slice::<f32>()?.slice(start..)),
+            ),
+            other => candle_core::bail!("masked-softmax: mask must be u8 or f32, got {other:?}"),
+        };
+        let func = dev.get_or_load_custom_func(name, "ub_masked_softmax", &ptx)?;
+        let mut b = func.builder();
+        b.arg(&scores);
+        if let Some(m) = &mask_u8 {
+            b.arg(m);
+        }
+        if let Some(m) = &mask_f32 {
+            b.arg(m);
+        }
+        b.arg(&out);
+        b.arg(&rows_i);
+        b.arg(&t_i);
+        b.arg(&mask_rs);
+        b.arg(&scale);
+        // SAFETY: the arguments match the kernel's signature; sizes were checked above.
+        unsafe { b.launch(cfg) }.w()?;
+        Ok((
+            candle_core::CudaStorage::wrap_cuda_slice(out, dev),
+            l1.shape().clone(),
+        ))
+    }
+}
+
+#[cfg(feature = "cuda")]
+const MASKED_SOFTMAX_CU: &str = r#"
+// MASK_T: the mask's dtype (the buffer is f32 like PyTorch's; a u8 copy works too).
+#define MASKED_SOFTMAX(NAME, MASK_T)                                                             \
+extern "C" __global__ void NAME(const float* scores, const MASK_T* mask, float* out,             \
+                                int rows, int cols, int mask_rs, float scale) {                  \
+    __shared__ float red[32];                                                                    \
+    const float NEG_INF = __int_as_float(0xff800000);                                            \
+    const int row = blockIdx.x;                                                                  \
+    const float* s = scores + (size_t)row * cols;                                                \
+    const MASK_T* m = mask + (size_t)(row % rows) * mask_rs;                                     \
+    float* o = out + (size_t)row * cols;                                                         \
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;        \
+    float mx = NEG_INF;                                                                          \
+    for (int j = threadIdx.x; j < cols; j += blockDim.x)                                         \
+        if (m[j] == (MASK_T)0) mx = fmaxf(mx, s[j] * scale);                                     \
+    for (int k = 16; k > 0; k /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, k));          \
+    if (lane == 0) red[warp] = mx;                                                               \
+    __syncthreads();                                                                             \
+    mx = lane < nwarps ? red[lane] : NEG_INF;                                                    \
+    for (int k = 16; k > 0; k /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, k));          \
+    __syncthreads();                                                                             \
+    float sum = 0.f;                                                                             \
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) {                                       \
+        float e = m[j] == (MASK_T)0 ? expf(s[j] * scale - mx) : 0.f;                             \
+        o[j] = e;                                                                                \
+        sum += e;                                                                                \
+    }                                                                                            \
+    for (int k = 16; k > 0; k /= 2) sum += __shfl_xor_sync(0xffffffff, sum, k);                  \
+    if (lane == 0) red[warp] = sum;                                                              \
+    __syncthreads();                                                                             \
+    sum = lane < nwarps ? red[lane] : 0.f;                                                       \
+    for (int k = 16; k > 0; k /= 2) sum += __shfl_xor_sync(0xffffffff, sum, k);                  \
+    const float inv = 1.f / sum; /* every key hidden: 0 * inf = NaN, as PyTorch */               \
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) o[j] *= inv;                            \
+}
+MASKED_SOFTMAX(ub_masked_softmax_u8, unsigned char)
+MASKED_SOFTMAX(ub_masked_softmax_f32, float)
+"#;
+
+/// The masked-softmax kernel as PTX, compiled once per process with NVRTC.
+#[cfg(feature = "cuda")]
+fn cuda_ptx() -> candle_core::Result<String> {
+    static PTX: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    PTX.get_or_init(|| {
+        candle_core::cuda_backend::cudarc::nvrtc::compile_ptx(MASKED_SOFTMAX_CU)
+            .map(|p| p.to_src())
+            .map_err(|e| format!("NVRTC could not compile the masked-softmax kernel: {e:?}"))
+    })
+    .clone()
+    .map_err(candle_core::Error::Msg)
 }
 
 // ------------------------------------------------------------------ sections
@@ -485,13 +700,18 @@ fn section_variants(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<
         o.device_name
     );
     type Variant = fn(&Weights, &Tensor) -> candle_core::Result<Tensor>;
-    let cpu_only = ["D_fused_masked_softmax", "E_D_plus_fused_qkv"];
-    let variants: [(&str, Variant); 6] = [
+    // The fused op has CPU and CUDA kernels (no Metal one).
+    let cpu_only: [&str; 0] = [];
+    let variants: [(&str, Variant); 10] = [
         ("A_linear_2d", v_linear_2d),
         ("B_A_plus_u8_mask", v_u8_mask),
         ("C_A_plus_additive_mask", v_additive),
         ("D_fused_masked_softmax", v_fused_softmax),
         ("E_D_plus_fused_qkv", v_fused_qkv),
+        ("F_qkv_u8_fold_scale", v_qkv_u8),
+        ("G_B_plus_fold_scale", v_u8_fold_scale),
+        ("H_qkv_scale_flat_additive", v_qkv_flat_additive),
+        ("I_H_without_fused_qkv", v_flat_additive),
         ("matmuls_only_floor", v_matmuls_only),
     ];
     for &i in &o.sizes {
@@ -513,7 +733,10 @@ fn section_variants(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<
         );
         for (name, f) in variants {
             if !o.device.is_cpu() && cpu_only.contains(&name) {
-                println!("candle {:4} {name:24} ({b},{t},{d_in}) skipped: the fused op has a CPU kernel only", o.device_name);
+                println!(
+                    "candle {:4} {name:24} ({b},{t},{d_in}) skipped on this device",
+                    o.device_name
+                );
                 continue;
             }
             let y = f(&w, &x)?;
@@ -534,6 +757,100 @@ fn section_variants(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<
             out.push(serde_json::json!({"section": "variants", "variant": name, "batch": b, "tokens": t, "d_in": d_in, "d_out": d_out,
                 "median_ms": s.median_ms, "min_ms": s.min_ms, "runs": s.runs, "crate_median_ms": base,
                 "max_abs_diff": if diff.is_nan() { None } else { Some(diff) }}));
+        }
+    }
+    Ok(())
+}
+
+/// Each step of the crate's forward pass (with a buffer) timed alone, to see where time goes.
+fn section_breakdown(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()> {
+    println!(
+        "\n## where the time goes: each step of the crate's forward pass alone, f32, {}",
+        o.device_name
+    );
+    for &i in &o.sizes {
+        let (b, t, d_in, d_out) = SIZES[i];
+        let dev = &o.device;
+        let x = Tensor::rand(0f32, 1f32, (b, t, d_in), dev)?;
+        let runs = runs_for(t, o.runs);
+        let mut module = CausalAttentionWithBuffer::new(d_in, d_out, t, 0.0, false)?;
+        module.to_device(dev)?;
+        let w = Weights::from_module(&module)?;
+        let bcast =
+            |w: &Tensor| -> candle_core::Result<Tensor> { x.matmul(&w.broadcast_left(b)?.t()?) };
+        let q = bcast(&w.w_query)?;
+        let k = bcast(&w.w_key)?;
+        let v = bcast(&w.w_value)?;
+        let scores = q.matmul(&k.t()?)?;
+        let hidden = square(&w.mask_f32, t)?.ne(0f32)?;
+        let minus_inf = Tensor::new(f32::NEG_INFINITY, dev)?.broadcast_as(scores.shape())?;
+        let masked = hidden
+            .broadcast_as(scores.shape())?
+            .where_cond(&minus_inf, &scores)?;
+        let scaled = (&masked / (d_out as f64).sqrt())?;
+        let weights = candle_nn::ops::softmax_last_dim(&scaled)?;
+        type Step<'a> = Box<dyn Fn() -> candle_core::Result<Tensor> + 'a>;
+        let steps: Vec<(&str, Step)> = vec![
+            (
+                "3 projections (broadcast matmul, as the crate)",
+                Box::new(|| {
+                    bcast(&w.w_query)?;
+                    bcast(&w.w_key)?;
+                    bcast(&w.w_value)
+                }),
+            ),
+            (
+                "3 projections (2-D matmul)",
+                Box::new(|| {
+                    linear_2d(&x, &w.w_query)?;
+                    linear_2d(&x, &w.w_key)?;
+                    linear_2d(&x, &w.w_value)
+                }),
+            ),
+            (
+                "1 fused QKV projection",
+                Box::new(|| x.reshape((b * t, d_in))?.matmul(&w.w_qkv_t)),
+            ),
+            ("scores = q @ k^T", Box::new(|| q.matmul(&k.t()?))),
+            (
+                "mask[:t,:t].ne(0) (f32 -> u8)",
+                Box::new(|| square(&w.mask_f32, t)?.ne(0f32)),
+            ),
+            (
+                "where_cond(-inf) on broadcast mask",
+                Box::new(|| {
+                    hidden
+                        .broadcast_as(scores.shape())?
+                        .where_cond(&minus_inf, &scores)
+                }),
+            ),
+            (
+                "broadcast_add of additive mask",
+                Box::new(|| scores.broadcast_add(&square(&w.mask_additive, t)?)),
+            ),
+            (
+                "same, as (b, t*t) + (1, t*t)",
+                Box::new(|| add_mask_flat(&scores, &w.mask_additive)),
+            ),
+            ("/ sqrt(d_k)", Box::new(|| &masked / (d_out as f64).sqrt())),
+            (
+                "softmax_last_dim",
+                Box::new(|| candle_nn::ops::softmax_last_dim(&scaled)),
+            ),
+            (
+                "softmax (generic, 4 ops)",
+                Box::new(|| candle_nn::ops::softmax(&scaled, D::Minus1)),
+            ),
+            ("weights @ v", Box::new(|| weights.matmul(&v))),
+        ];
+        for (name, f) in steps {
+            let s = time_calls(dev, o.warmup, runs, f)?;
+            println!(
+                "candle {:4} ({b},{t},{d_in}) {name:48} median {:10.4} ms",
+                o.device_name, s.median_ms
+            );
+            out.push(serde_json::json!({"section": "breakdown", "step": name, "batch": b, "tokens": t, "d_in": d_in, "d_out": d_out,
+                "median_ms": s.median_ms, "min_ms": s.min_ms, "runs": s.runs}));
         }
     }
     Ok(())
@@ -619,12 +936,13 @@ fn main() -> BoxResult<()> {
                 section_forward as fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>,
             ),
             ("variants", section_variants),
+            ("breakdown", section_breakdown),
             ("strategies", section_strategies),
             ("memory", section_memory),
         ]);
     for name in &o.sections {
         let f = sections.get(name.as_str()).ok_or_else(|| {
-            format!("unknown section {name} (forward, variants, strategies, memory)")
+            format!("unknown section {name} (forward, variants, breakdown, strategies, memory)")
         })?;
         f(&o, &mut out)?;
     }

@@ -33,7 +33,7 @@ device=cpu
 threads=$(nproc)
 runs=20
 sizes=all
-sections=forward,variants,strategies,memory
+sections=forward,variants,breakdown,strategies,memory
 with_torch=1
 while [ $# -gt 0 ]; do
   case "$1" in

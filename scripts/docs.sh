@@ -5,6 +5,7 @@
 # DIR/zh/*.ipynb) with nbconvert, without running them again, so it needs no Rust kernel
 # and takes seconds. Pictures are SVG inside the pages; open site/index.html.
 set -euo pipefail
+# shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 src=$UB_ROOT/notebooks

@@ -6,9 +6,10 @@
 #   scripts/lab.sh --gpu            # NVIDIA GPU + CUDA: candle is built with `cuda`
 #   scripts/lab.sh --port 8890 ...  # any other option goes to `jupyter lab`
 #
-# The first run builds evcxr_jupyter (~15-20 min on 2 cores) and compiles the crate's
-# dependencies once (~2-5 min); later runs start JupyterLab within seconds.
+# The first run builds evcxr_jupyter (8-20 min on 2 cores) and compiles the crate's
+# dependencies once (1.5-5 min); later runs start JupyterLab within seconds.
 set -euo pipefail
+# shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 setup_args=()
@@ -20,10 +21,11 @@ for arg in "$@"; do
   esac
 done
 
-ub_setup "${setup_args[@]}"
+# (${a[@]+"${a[@]}"}: an empty array under `set -u` in any bash version)
+ub_setup ${setup_args[@]+"${setup_args[@]}"}
 
 # Jupyter refuses to run as root unless told; containers and cloud boxes often are root.
-if [ "$(id -u)" -eq 0 ] && [[ " ${lab_args[*]} " != *" --allow-root "* ]]; then
+if [ "$(id -u)" -eq 0 ] && [[ " ${lab_args[*]-} " != *" --allow-root "* ]]; then
   lab_args+=(--allow-root)
 fi
 
@@ -33,4 +35,4 @@ ub_step "Starting JupyterLab in $root_dir (stop it with Ctrl-C)"
 ub_info "Open en/ (English) or zh/ (中文) and start with 01-understanding-buffers.ipynb."
 # Rust is the default for new notebooks (JupyterLab also lists the Python kernel it ships with).
 exec "$UB_VENV/bin/jupyter" lab --ServerApp.root_dir="$root_dir" \
-  --MultiKernelManager.default_kernel_name=rust "${lab_args[@]}"
+  --MultiKernelManager.default_kernel_name=rust ${lab_args[@]+"${lab_args[@]}"}

@@ -7,6 +7,7 @@
 # Every step runs even when an earlier one fails; the exit code is non-zero if any failed.
 # .ci/run calls this, so CI runs exactly what a developer runs.
 set -euo pipefail
+# shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 ub_setup --with-browser

@@ -191,6 +191,15 @@ def unified_diff(expected: str, actual: str) -> str:
     return "\n".join(diff)
 
 
+def first_problems(problems: list[str], limit: int = 25) -> str:
+    """The problems for a failure message; a broken early cell makes later ones fail too, so
+    the first ones say what is wrong and the rest are counted."""
+    shown = "\n\n".join(problems[:limit])
+    if len(problems) > limit:
+        shown += f"\n\n... and {len(problems) - limit} more problem(s), most likely caused by the ones above"
+    return shown
+
+
 def indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 

@@ -26,9 +26,15 @@ Nothing is written to the notebooks: autosave is off, checkpoints, workspaces, s
 runtime files go to a temporary folder. JupyterLab, its kernels and Chromium are shut down
 also when a step fails.
 
-The last test proves the checks fail: it runs a deliberately broken notebook (wrong number,
-panic, wrong error, compile error, missing figure, a cell that never ends) through the same
-code and asserts that each problem is reported.
+evcxr_jupyter 0.22 can send a cell's last output lines after reporting the cell done, and
+JupyterLab then drops them (test_notebooks.py, LateOutputClient). When the only problems of a
+run are such missing trailing lines, the notebook is run once more and the first run's
+problems are printed as `[flaky]`; any other problem fails at once.
+
+Two tests prove the checks can fail: a deliberately broken notebook (wrong number, panic,
+wrong intended error, compile error, missing figure, a cell that never ends) is run through
+the same code and each problem must be reported; and the Chinese-glyph check must fail in a
+Chromium whose fontconfig hides the CJK fonts (the page then shows boxes).
 
 Environment: UB_CHROMIUM (browser path; default: chromium on PATH), UB_LAB_START_TIMEOUT
 (default 900 s: lab.sh may first finish the set-up), UB_BROWSER_CELL_TIMEOUT (default 900 s per
@@ -427,19 +433,25 @@ def visible_text(dom_cell: dict) -> str:
     return "\n".join(o["text"] for o in dom_cell["outputs"] if o["visible"])
 
 
-def committed_texts(cell: dict) -> list[str]:
-    """What of a committed cell's outputs must be readable in the page (figures aside)."""
+def committed_texts(cell: dict) -> list[tuple[str, str]]:
+    """(kind, text) of what a committed cell's outputs must show readably in the page (figures aside)."""
     texts = []
     for out in nbcompare.merged_outputs(cell.get("outputs", [])):
         data = out.get("data", {})
         if out.get("output_type") == "stream" and out.get("name") == "stdout":
-            texts.append(nbcompare._text(out["text"]))
+            texts.append(("stdout", nbcompare._text(out["text"])))
         elif "text/html" in data and not nbcompare.is_figure(out):
-            texts.append(nbcompare.html_to_text(nbcompare._text(data["text/html"])))
+            texts.append(("html", nbcompare.html_to_text(nbcompare._text(data["text/html"]))))
         elif "text/markdown" in data:
             markdown = nbcompare._text(data["text/markdown"])
-            texts.append("\n".join(line for line in markdown.splitlines() if not line.startswith("```")))
-    return [t for t in texts if t.strip()]
+            texts.append(("markdown", "\n".join(line for line in markdown.splitlines() if not line.startswith("```"))))
+    return [(kind, t) for kind, t in texts if t.strip()]
+
+
+# evcxr_jupyter 0.22 forwards a cell's stdout from another thread and can send its last lines
+# after it has reported the cell done; JupyterLab then drops them (see test_notebooks.py,
+# LateOutputClient). A problem that is only that is marked, and the notebook is run once more.
+LOST_TAIL = "[lost trailing output] "
 
 
 def check_page(path: Path, nb: dict, cells: list[dict], gpu: bool) -> list[str]:
@@ -477,11 +489,15 @@ def check_page(path: Path, nb: dict, cells: list[dict], gpu: bool) -> list[str]:
         if nbcompare.NONDETERMINISTIC in tags or (gpu and nbcompare.DEVICE_DEPENDENT in tags):
             continue
         shown = nbcompare.squash(visible_text(dom))
-        for text in committed_texts(cell):
+        stdout = nbcompare.squash(
+            "\n".join(o["text"] for o in dom["outputs"] if o["visible"] and o["mime"] == "application/vnd.jupyter.stdout")
+        )
+        for kind, text in committed_texts(cell):
             if nbcompare.squash(text) not in shown:
+                lost = kind == "stdout" and 0 < len(stdout) < len(nbcompare.squash(text)) and nbcompare.squash(text).startswith(stdout)
                 problems.append(
-                    f"{where}: the page does not show the committed output\n{nbcompare.indent(text[:600])}\n"
-                    f"  it shows:\n{nbcompare.indent(visible_text(dom)[:600])}"
+                    f"{LOST_TAIL if lost else ''}{where}: the page does not show the committed output\n"
+                    f"{nbcompare.indent(text[:600])}\n  it shows:\n{nbcompare.indent(visible_text(dom)[:600])}"
                 )
     everything = "\n".join(visible_text(c) for c in cells if c["code"])
     problems += nbcompare.missing_pytorch_prints(path, everything, gpu)
@@ -500,7 +516,8 @@ def chinese_fonts() -> set[str]:
 def check_chinese_glyphs(page, path: Path) -> list[str]:
     """Han characters must be drawn by a font that covers Chinese (not as .notdef boxes)."""
     marked = page.evaluate(MARK_CJK_JS)
-    wanted = ["figure title"] + (["markdown heading", "markdown paragraph"] if path.parent.name == "zh" else [])
+    chinese = path.parent.name.split("-")[0] == "zh"  # notebooks/zh/ (or a scratch copy in zh-*/)
+    wanted = ["figure title"] + (["markdown heading", "markdown paragraph"] if chinese else [])
     problems = [f"no {kind} with Chinese text found in the page" for kind in wanted if kind not in marked]
     fonts_zh = chinese_fonts()
     if not fonts_zh:
@@ -574,6 +591,12 @@ def run_and_check(page, lab: Lab, path: Path, gpu: bool, cell_timeout: float = C
 
 
 # ---------------------------------------------------------------- tests
+def only_lost_output(problems: list[str]) -> bool:
+    """True when every problem can come from evcxr losing a cell's last lines (LOST_TAIL)."""
+    lost = [p for p in problems if p.startswith(LOST_TAIL)]
+    return bool(lost) and all(p.startswith(LOST_TAIL) or p.startswith("PyTorch's ") for p in problems)
+
+
 @pytest.mark.parametrize("path", lesson_notebooks(), ids=notebook_id)
 def test_lesson_runs_and_renders_in_jupyterlab(path: Path, page, lab: Lab, rust_kernelspec: dict, capsys) -> None:
     before = path.read_bytes()
@@ -581,11 +604,17 @@ def test_lesson_runs_and_renders_in_jupyterlab(path: Path, page, lab: Lab, rust_
     run, problems = run_and_check(page, lab, path, gpu)
     with capsys.disabled():
         print(f"\n[timing] browser {notebook_id(path)}: Run All Cells took {run.seconds:.1f} s", flush=True)
+        if only_lost_output(problems):
+            print(f"[flaky] {notebook_id(path)}: evcxr lost trailing output lines, running it once more:", flush=True)
+            print(nbcompare.indent("\n".join(problems)), flush=True)
+            lab.shutdown_sessions()
+            run, problems = run_and_check(page, lab, path, gpu)
+            print(f"[timing] browser {notebook_id(path)} (second run): {run.seconds:.1f} s", flush=True)
     assert path.read_bytes() == before, f"{path} was modified by JupyterLab during the test"
     if problems:
         pytest.fail(
             f"{notebook_id(path)} in JupyterLab ({len(problems)} problem(s); screenshots in "
-            f"{SCREENSHOTS.relative_to(ROOT)}/):\n\n" + "\n\n".join(problems),
+            f"{SCREENSHOTS.relative_to(ROOT)}/):\n\n" + nbcompare.first_problems(problems),
             pytrace=False,
         )
 
@@ -692,3 +721,10 @@ def test_chinese_glyph_check_tells_glyphs_from_boxes(playwright, browser, tmp_pa
     finally:
         without.close()
     assert len(problems) == 3 and all("glyphs drawn by a Chinese font" in p for p in problems), problems
+
+
+def test_only_lost_output_is_retried() -> None:
+    lost = f"{LOST_TAIL}cell 10 (`let ids = ...`): the page does not show the committed output"
+    assert only_lost_output([lost, "PyTorch's mask with 2s is not shown; PyTorch printed: ..."])
+    assert not only_lost_output(["PyTorch's mask with 2s is not shown"])
+    assert not only_lost_output([lost, "cell 4 (`let v`): panic in the page"])

@@ -27,18 +27,21 @@ from __future__ import annotations
 import copy
 import os
 import time
+from queue import Empty
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async
 
 import nbcompare
 from conftest import LANGUAGES, NOTEBOOKS
 
 CELL_TIMEOUT = int(os.environ.get("UB_CELL_TIMEOUT", "1200"))
 STARTUP_TIMEOUT = int(os.environ.get("UB_KERNEL_STARTUP_TIMEOUT", "300"))
+LATE_OUTPUT_SECONDS = 0.5
 LESSON_NOTEBOOKS = [Path(p).resolve() for p in os.environ.get("UB_NOTEBOOKS", "").split()] or [
     p for lang in LANGUAGES for p in sorted((NOTEBOOKS / lang).glob("*.ipynb"))
 ]
@@ -71,10 +74,39 @@ def running_cell(nb: nbformat.NotebookNode) -> str:
     return "the last cell"
 
 
-def execute(path: Path) -> tuple[nbformat.NotebookNode, float]:
-    """Runs a copy of the notebook in memory, in the notebook's folder; returns it and the wall time."""
+class LateOutputClient(NotebookClient):
+    """An nbclient that also keeps the output lines evcxr sends just after a cell ended.
+
+    evcxr_jupyter 0.22 forwards the program's stdout/stderr to Jupyter from a separate thread
+    (core.rs, start_output_pass_through_thread) and may send a cell's last lines after it has
+    reported the cell done ("idle"); nbclient, like JupyterLab, then drops them (seen: a
+    committed notebook lacking a cell's last println). This client goes on listening for
+    LATE_OUTPUT_SECONDS after each cell and keeps late stream messages of that cell, so the
+    comparison sees everything the cell printed; `late` lists them for the report."""
+
+    def __init__(self, nb, **kwargs):
+        super().__init__(nb, **kwargs)
+        self.late: list[tuple[int, str]] = []
+
+    async def _async_poll_output_msg(self, parent_msg_id: str, cell, cell_index: int) -> None:
+        await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        deadline = time.monotonic() + LATE_OUTPUT_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
+            except Empty:
+                return
+            if msg["parent_header"].get("msg_id") == parent_msg_id and msg["msg_type"] == "stream":
+                self.late.append((cell_index, msg["content"]["text"]))
+                self.process_message(msg, cell, cell_index)
+
+
+def execute(path: Path) -> tuple[nbformat.NotebookNode, float, list[tuple[int, str]]]:
+    """Runs a copy of the notebook in memory, in the notebook's folder.
+
+    Returns the executed copy, the wall time and the late output lines (LateOutputClient)."""
     nb = fresh_copy(nbformat.read(path, as_version=4))
-    client = NotebookClient(
+    client = LateOutputClient(
         nb,
         kernel_name="rust",
         timeout=CELL_TIMEOUT,
@@ -91,7 +123,7 @@ def execute(path: Path) -> tuple[nbformat.NotebookNode, float]:
         pytest.fail(f"{notebook_id(path)}: {running_cell(nb)} never finished after {CELL_TIMEOUT} s (UB_CELL_TIMEOUT)")
     except DeadKernelError as error:
         pytest.fail(f"{notebook_id(path)}: the kernel died during {running_cell(nb)}: {error}")
-    return nb, time.monotonic() - start
+    return nb, time.monotonic() - start, client.late
 
 
 def problems_of_run(path: Path, committed: dict, actual: dict, mode: nbcompare.Mode) -> list[str]:
@@ -111,19 +143,23 @@ def problems_of_run(path: Path, committed: dict, actual: dict, mode: nbcompare.M
 @pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=notebook_id)
 def test_notebook_runs_and_matches_committed_outputs(path: Path, rust_kernelspec: dict, capsys) -> None:
     committed = nbformat.read(path, as_version=4)
+    if not any(c.get("outputs") for _, c in nbcompare.code_cells(committed)):
+        pytest.fail(f"{notebook_id(path)}: {nbcompare.committed_problems(committed)[0]}", pytrace=False)
     before = path.read_bytes()
-    actual, seconds = execute(path)
+    actual, seconds, late = execute(path)
     assert path.read_bytes() == before, f"{path} was modified by the test run"
 
     summary = nbcompare.timings(actual, seconds).summary(notebook_id(path))
     with capsys.disabled():
         print(f"\n[timing] {summary}", flush=True)
+        for index, text in late:
+            print(f"[late output] cell {index}: evcxr sent {text!r} after the cell had ended", flush=True)
 
     problems = problems_of_run(path, committed, actual, kernel_mode(rust_kernelspec))
     if problems:
         pytest.fail(
             f"{notebook_id(path)}: {len(problems)} problem(s) in a fresh run through the `rust` kernel:\n\n"
-            + "\n\n".join(problems)
+            + nbcompare.first_problems(problems)
             + "\n\nIf the change is intended, run `scripts/notebooks.py update` and commit the notebooks.",
             pytrace=False,
         )
