@@ -139,12 +139,9 @@ def main():
     for b, t, d_in, d_out in sizes:
         x = torch.rand(b, t, d_in, device=device)
         for name, cls in [("without_buffer", CausalAttentionWithoutBuffers), ("with_buffer", CausalAttentionWithBuffer)]:
-            m = cls(d_in, d_out, t, 0.0).eval()
-            if cls is CausalAttentionWithBuffer:
-                m = m.to(device)
-            else:
+            m = cls(d_in, d_out, t, 0.0).eval().to(device)
+            if cls is CausalAttentionWithoutBuffers:
                 # The unbuffered module fails on a GPU unless its mask is moved by hand (lesson 1).
-                m = m.to(device)
                 m.mask = m.mask.to(device)
             r = time_forward(m, x, args.warmup, runs_for(t, args.runs), device)
             r.update(module=name, batch=b, tokens=t, d_in=d_in, d_out=d_out)

@@ -8,7 +8,7 @@
 //! ```text
 //! cargo run --release --example bench_attention -- [OPTIONS]
 //!   --device cpu|cuda   where to run (cuda needs `--features cuda`)       [cpu]
-//!   --runs N            timed calls per case (a third of that at 1024 tokens) [20]
+//!   --runs N            timed calls per case (a quarter at 1024 tokens) [20]
 //!   --warmup N          untimed calls first                                [3]
 //!   --sizes LIST        comma list of indexes into SIZES, or `all`         [all]
 //!   --sections LIST     forward,variants,breakdown,strategies,memory       [all]
@@ -42,6 +42,10 @@ use understanding_buffers::cost::{forward_time_ms, mask_bytes, MaskStrategy};
 use understanding_buffers::Module;
 
 type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+/// One timed case: a closure returning the forward pass's output.
+type Case<'a> = Box<dyn Fn() -> candle_core::Result<Tensor> + 'a>;
+/// One section of the benchmark: appends its JSON rows to the vector.
+type Section = fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>;
 
 /// (batch, tokens, d_in, d_out): the lesson's example, then two GPT-2-small-sized inputs.
 const SIZES: [(usize, usize, usize, usize); 3] =
@@ -670,7 +674,7 @@ fn section_forward(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<(
         let mut with = CausalAttentionWithBuffer::new(d_in, d_out, t, 0.0, false)?;
         with.eval();
         with.to_device(&o.device)?;
-        let cases: [(&str, Box<dyn Fn() -> candle_core::Result<Tensor>>); 2] = [
+        let cases: [(&str, Case); 2] = [
             (
                 "without_buffer",
                 Box::new(|| without.forward(&x).map_err(candle_core::Error::wrap)),
@@ -789,8 +793,7 @@ fn section_breakdown(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult
             .where_cond(&minus_inf, &scores)?;
         let scaled = (&masked / (d_out as f64).sqrt())?;
         let weights = candle_nn::ops::softmax_last_dim(&scaled)?;
-        type Step<'a> = Box<dyn Fn() -> candle_core::Result<Tensor> + 'a>;
-        let steps: Vec<(&str, Step)> = vec![
+        let steps: Vec<(&str, Case)> = vec![
             (
                 "3 projections (broadcast matmul, as the crate)",
                 Box::new(|| {
@@ -929,17 +932,13 @@ fn main() -> BoxResult<()> {
         );
     }
     let mut out = Vec::new();
-    let sections: HashMap<&str, fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>> =
-        HashMap::from([
-            (
-                "forward",
-                section_forward as fn(&Options, &mut Vec<serde_json::Value>) -> BoxResult<()>,
-            ),
-            ("variants", section_variants),
-            ("breakdown", section_breakdown),
-            ("strategies", section_strategies),
-            ("memory", section_memory),
-        ]);
+    let sections: HashMap<&str, Section> = HashMap::from([
+        ("forward", section_forward as Section),
+        ("variants", section_variants),
+        ("breakdown", section_breakdown),
+        ("strategies", section_strategies),
+        ("memory", section_memory),
+    ]);
     for name in &o.sections {
         let f = sections.get(name.as_str()).ok_or_else(|| {
             format!("unknown section {name} (forward, variants, breakdown, strategies, memory)")

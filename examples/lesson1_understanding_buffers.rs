@@ -19,8 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch = example_batch(&Device::Cpu)?;
     let (context_length, d_in, d_out) = (batch.dim(1)?, batch.dim(2)?, 2);
 
-    let mut ca_without_buffer =
-        CausalAttentionWithoutBuffers::new(d_in, d_out, context_length, 0.0, false)?;
+    let mut ca_without_buffer = CausalAttentionWithoutBuffers::new(d_in, d_out, context_length, 0.0, false)?;
     ca_without_buffer.load(reference_file("seed123_without_buffer.safetensors"), true)?;
 
     let context_vecs = ca_without_buffer.forward(&batch)?;
@@ -47,28 +46,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ca_without_buffer.diagnostics().show();
 
     // cell 8
-    println!(
-        "W_query.weight device: {}",
-        device_name(ca_without_buffer.parameter("W_query.weight")?.device())
-    );
-    println!(
-        "mask device:           {}",
-        device_name(ca_without_buffer.mask.device())
-    );
+    println!("W_query.weight device: {}", device_name(ca_without_buffer.parameter("W_query.weight")?.device()));
+    println!("mask device:           {}", device_name(ca_without_buffer.mask.device()));
     match ca_without_buffer.check_devices() {
-        Ok(()) => println!(
-            "every tensor is on {}",
-            device_name(&ca_without_buffer.device())
-        ),
+        Ok(()) => println!("every tensor is on {}", device_name(&ca_without_buffer.device())),
         Err(err) => show_error(&err),
     };
 
     // cell 9
     ca_without_buffer.mask = ca_without_buffer.mask.to_device(&device)?;
-    println!(
-        "mask device: {}",
-        device_name(ca_without_buffer.mask.device())
-    );
+    println!("mask device: {}", device_name(ca_without_buffer.mask.device()));
     let context_vecs = ca_without_buffer.forward(&batch_on_device)?;
     println!("{}", TensorRepr(&context_vecs));
 
@@ -79,19 +66,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     lesson_code::difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?.show();
 
     // cell 12
-    let mut ca_with_buffer =
-        CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+    let mut ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     ca_with_buffer.load(reference_file("seed123_with_buffer.safetensors"), true)?;
     ca_with_buffer.to_device(&device)?;
 
-    println!(
-        "W_query.weight device: {}",
-        device_name(ca_with_buffer.parameter("W_query.weight")?.device())
-    );
-    println!(
-        "mask device:           {}",
-        device_name(ca_with_buffer.buffer("mask")?.device())
-    );
+    println!("W_query.weight device: {}", device_name(ca_with_buffer.parameter("W_query.weight")?.device()));
+    println!("mask device:           {}", device_name(ca_with_buffer.buffer("mask")?.device()));
     let context_vecs = ca_with_buffer.forward(&batch_on_device)?;
     println!("{}", TensorRepr(&context_vecs));
 
@@ -113,8 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = scratch_dir()?;
     ca_with_buffer.save(dir.join("model.pth"))?;
 
-    let mut new_ca_with_buffer =
-        CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+    let mut new_ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     new_ca_with_buffer.load(dir.join("model.pth"), true)?;
     println!("{}", TensorRepr(&new_ca_with_buffer.buffer("mask")?));
 
@@ -122,8 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ca_without_buffer.mask = (&ca_without_buffer.mask * 2.0)?;
     ca_without_buffer.save(dir.join("model.pth"))?;
 
-    let mut new_ca_without_buffer =
-        CausalAttentionWithoutBuffers::new(d_in, d_out, context_length, 0.0, false)?;
+    let mut new_ca_without_buffer = CausalAttentionWithoutBuffers::new(d_in, d_out, context_length, 0.0, false)?;
     new_ca_without_buffer.load(dir.join("model.pth"), true)?;
     println!("{}", TensorRepr(&new_ca_without_buffer.mask));
 
@@ -135,18 +113,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // cell 20
     let mut lenient = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-    println!(
-        "{}",
-        lenient.load_state_dict(&ca_without_buffer.state_dict(), false)?
-    );
+    println!("{}", lenient.load_state_dict(&ca_without_buffer.state_dict(), false)?);
 
     // cell 21
-    let from_pytorch =
-        checkpoint::load(reference_file("model_with_buffer_mask2.pth"), &Device::Cpu)?;
+    let from_pytorch = checkpoint::load(reference_file("model_with_buffer_mask2.pth"), &Device::Cpu)?;
     println!("{:?}", from_pytorch.keys().collect::<Vec<_>>());
 
-    let mut from_torch_model =
-        CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+    let mut from_torch_model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     from_torch_model.load_state_dict(&from_pytorch, true)?;
     println!("{}", TensorRepr(&from_torch_model.buffer("mask")?));
 
@@ -154,39 +127,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     new_ca_with_buffer.save(dir.join("model_for_pytorch.pth"))?;
     new_ca_with_buffer.save(dir.join("model_for_pytorch.safetensors"))?;
     let back = checkpoint::load(dir.join("model_for_pytorch.safetensors"), &Device::Cpu)?;
-    println!(
-        "{} tensors, {} bytes of data",
-        back.len(),
-        back.size_in_bytes()
-    );
+    println!("{} tensors, {} bytes of data", back.len(), back.size_in_bytes());
 
     // cell 23
-    plots::heatmap(
-        &causal_mask(context_length)?,
-        "Causal mask before the round trip / 往返前的因果掩码",
-        "key position / 键的位置",
-        "query position / 查询的位置",
-    )?
-    .show();
+    plots::heatmap(&causal_mask(context_length)?, "Causal mask before the round trip / 往返前的因果掩码",
+                   "key position / 键的位置", "query position / 查询的位置")?.show();
 
     // cell 24
-    plots::heatmap(
-        &new_ca_with_buffer.buffer("mask")?,
-        "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
-        "key position / 键的位置",
-        "query position / 查询的位置",
-    )?
-    .show();
+    plots::heatmap(&new_ca_with_buffer.buffer("mask")?, "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
+                   "key position / 键的位置", "query position / 查询的位置")?.show();
 
     // cell 25
     let weights = ca_with_buffer.attention_weights(&batch_on_device)?.get(0)?;
-    plots::heatmap(
-        &weights,
-        "Attention weights: the causal triangle / 注意力权重：因果三角形",
-        "key position / 键的位置",
-        "query position / 查询的位置",
-    )?
-    .show();
+    plots::heatmap(&weights, "Attention weights: the causal triangle / 注意力权重：因果三角形",
+                   "key position / 键的位置", "query position / 查询的位置")?.show();
 
     Ok(())
 }

@@ -20,27 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cell 4
     let positions: Vec<f32> = (0..50).map(|p| p as f32).collect();
     let columns = pe.t()?.to_vec2::<f32>()?;
-    let curves: Vec<(String, Vec<f32>)> = [0, 1, 4, 5, 10]
-        .iter()
-        .map(|&d| (format!("dim {d}"), columns[d].clone()))
-        .collect();
-    plots::line_chart(
-        &positions,
-        &curves,
-        "Positional encoding, a few dimensions / 位置编码的几个维度",
-        "position / 位置",
-        "value / 取值",
-    )?
-    .show();
+    let curves: Vec<(String, Vec<f32>)> =
+        [0, 1, 4, 5, 10].iter().map(|&d| (format!("dim {d}"), columns[d].clone())).collect();
+    plots::line_chart(&positions, &curves, "Positional encoding, a few dimensions / 位置编码的几个维度",
+                      "position / 位置", "value / 取值")?.show();
 
     // cell 5
-    plots::heatmap(
-        &pe,
-        "Sinusoidal positional-encoding table / 正弦位置编码表",
-        "dimension / 维度",
-        "position / 位置",
-    )?
-    .show();
+    plots::heatmap(&pe, "Sinusoidal positional-encoding table / 正弦位置编码表",
+                   "dimension / 维度", "position / 位置")?.show();
 
     // cell 6
     let mut model = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0)?;
@@ -50,32 +37,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, buffer) in model.named_buffers() {
         println!("buffer     {name}: {:?}", buffer.dims());
     }
-    println!(
-        "state dict keys: {:?}",
-        model.state_dict().keys().collect::<Vec<_>>()
-    );
+    println!("state dict keys: {:?}", model.state_dict().keys().collect::<Vec<_>>());
 
     // cell 7
     let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
     let out = model.forward(&ids)?;
     println!("output shape: {:?}", out.dims());
 
-    let by_hand = (model
-        .parameter("embedding.weight")?
-        .index_select(&ids.flatten_all()?, 0)?
+    let by_hand = (model.parameter("embedding.weight")?.index_select(&ids.flatten_all()?, 0)?
         + model.buffer("pe")?.narrow(0, 0, 5)?)?;
-    let difference = (out.squeeze(0)? - by_hand)?
-        .abs()?
-        .max_all()?
-        .to_scalar::<f32>()?;
+    let difference = (out.squeeze(0)? - by_hand)?.abs()?.max_all()?.to_scalar::<f32>()?;
     println!("largest difference from embedding[ids] + pe[:5]: {difference}");
 
     // cell 8
     model.to_dtype(DType::BF16)?;
-    println!(
-        "embedding.weight: {:?}",
-        model.parameter("embedding.weight")?.dtype()
-    );
+    println!("embedding.weight: {:?}", model.parameter("embedding.weight")?.dtype());
     println!("pe:               {:?}", model.buffer("pe")?.dtype());
     println!("output:           {:?}", model.forward(&ids)?.dtype());
 
@@ -96,15 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     impl Module for Tagged {
-        fn type_name(&self) -> &'static str {
-            "Tagged"
-        }
-        fn registry(&self) -> &Registry {
-            &self.registry
-        }
-        fn registry_mut(&mut self) -> &mut Registry {
-            &mut self.registry
-        }
+        fn type_name(&self) -> &'static str { "Tagged" }
+        fn registry(&self) -> &Registry { &self.registry }
+        fn registry_mut(&mut self) -> &mut Registry { &mut self.registry }
     }
 
     let mut registry = Registry::new();
@@ -117,69 +87,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // cell 12
     let persistent = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0)?;
-    let non_persistent =
-        PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 0)?;
+    let non_persistent = PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 0)?;
     let dir = scratch_dir()?;
-    for (label, m) in [
-        ("persistent", &persistent),
-        ("non-persistent", &non_persistent),
-    ] {
+    for (label, m) in [("persistent", &persistent), ("non-persistent", &non_persistent)] {
         let path = dir.join(format!("pe_{label}.safetensors"));
         m.save(&path)?;
         let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
-        println!(
-            "{label:>14}: keys {keys:?}, file {} bytes",
-            std::fs::metadata(&path)?.len()
-        );
+        println!("{label:>14}: keys {keys:?}, file {} bytes", std::fs::metadata(&path)?.len());
     }
-    println!(
-        "the table itself: 50 × 16 f32 values = {} bytes",
-        50 * 16 * 4
-    );
+    println!("the table itself: 50 × 16 f32 values = {} bytes", 50 * 16 * 4);
 
     // cell 13
-    let mut restored =
-        PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 1)?;
+    let mut restored = PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 1)?;
     restored.load(dir.join("pe_non-persistent.safetensors"), true)?;
     let same_embedding = restored.parameter("embedding.weight")?.to_vec2::<f32>()?
-        == non_persistent
-            .parameter("embedding.weight")?
-            .to_vec2::<f32>()?;
-    let table_recomputed =
-        restored.buffer("pe")?.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
+        == non_persistent.parameter("embedding.weight")?.to_vec2::<f32>()?;
+    let table_recomputed = restored.buffer("pe")?.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
     println!("embedding loaded from the file: {same_embedding}");
     println!("pe recomputed by the constructor: {table_recomputed}");
 
     // cell 14
     let mut registry = Registry::new();
-    registry.register_buffer(
-        "projection",
-        Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?,
-        true,
-    )?;
+    registry.register_buffer("projection", Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?, true)?;
     let random = Tagged { registry };
     random.save(dir.join("random_buffer.pth"))?;
 
     let mut registry = Registry::new();
-    registry.register_buffer(
-        "projection",
-        Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?,
-        true,
-    )?;
+    registry.register_buffer("projection", Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?, true)?;
     let mut reloaded = Tagged { registry };
     reloaded.load(dir.join("random_buffer.pth"), true)?;
 
     fn bits(t: &Tensor) -> Result<Vec<u32>> {
-        Ok(t.flatten_all()?
-            .to_vec1::<f32>()?
-            .iter()
-            .map(|x| x.to_bits())
-            .collect())
+        Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
     }
-    println!(
-        "identical bit for bit: {}",
-        bits(&random.buffer("projection")?)? == bits(&reloaded.buffer("projection")?)?
-    );
+    println!("identical bit for bit: {}", bits(&random.buffer("projection")?)? == bits(&reloaded.buffer("projection")?)?);
 
     // cell 15
     let device = best_device();
@@ -189,58 +130,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:<45} {ms:8.3} ms", strategy.label());
         timings.push((strategy.label().to_string(), ms));
     }
-    plots::bar_chart(
-        &timings,
-        &format!(
-            "One forward pass on {} / 一次前向传播的耗时",
-            device_name(&device)
-        ),
-        "milliseconds / 毫秒",
-    )?
-    .show();
+    plots::bar_chart(&timings, &format!("One forward pass on {} / 一次前向传播的耗时", device_name(&device)),
+                     "milliseconds / 毫秒")?.show();
 
     // cell 16
     let contexts = [1024usize, 4096, 16384, 32768];
     fn mib(bytes: usize) -> f64 {
         bytes as f64 / (1024.0 * 1024.0)
     }
-    println!(
-        "{:>8} {:>12} {:>12} {:>8}",
-        "context", "f32 (MiB)", "u8 (MiB)", "none"
-    );
+    println!("{:>8} {:>12} {:>12} {:>8}", "context", "f32 (MiB)", "u8 (MiB)", "none");
     for &n in &contexts {
-        println!(
-            "{n:>8} {:>12.1} {:>12.1} {:>8.1}",
-            mib(cost::mask_bytes(n, Some(DType::F32))),
-            mib(cost::mask_bytes(n, Some(DType::U8))),
-            mib(cost::mask_bytes(n, None))
-        );
+        println!("{n:>8} {:>12.1} {:>12.1} {:>8.1}",
+                 mib(cost::mask_bytes(n, Some(DType::F32))), mib(cost::mask_bytes(n, Some(DType::U8))),
+                 mib(cost::mask_bytes(n, None)));
     }
     let groups: Vec<String> = contexts.iter().map(|n| n.to_string()).collect();
-    let series: Vec<(String, Vec<f64>)> = [
-        ("f32 mask / f32 掩码", Some(DType::F32)),
-        ("u8 mask / u8 掩码", Some(DType::U8)),
-        ("no mask / 不存掩码", None),
-    ]
-    .iter()
-    .map(|(name, dtype)| {
-        (
-            name.to_string(),
-            contexts
-                .iter()
-                .map(|&n| mib(cost::mask_bytes(n, *dtype)))
-                .collect(),
-        )
-    })
-    .collect();
-    plots::grouped_bar_chart(
-        &groups,
-        &series,
-        "Memory of a causal-mask buffer / 因果掩码缓冲区占用的内存",
-        "context length / 上下文长度",
-        "MiB",
-    )?
-    .show();
+    let series: Vec<(String, Vec<f64>)> = [("f32 mask / f32 掩码", Some(DType::F32)), ("u8 mask / u8 掩码", Some(DType::U8)),
+                                            ("no mask / 不存掩码", None)]
+        .iter()
+        .map(|(name, dtype)| (name.to_string(), contexts.iter().map(|&n| mib(cost::mask_bytes(n, *dtype))).collect()))
+        .collect();
+    plots::grouped_bar_chart(&groups, &series, "Memory of a causal-mask buffer / 因果掩码缓冲区占用的内存",
+                             "context length / 上下文长度", "MiB")?.show();
 
     Ok(())
 }

@@ -77,9 +77,8 @@ if [ "$with_torch" = 1 ]; then
   echo "== PyTorch: $("$py" -c 'import torch; print(torch.__version__)')"
   torch_sections=()
   case ",$sections," in *,strategies,*) ;; *) torch_sections=(--no-strategies) ;; esac
-  torch_sizes=$sizes
   OMP_NUM_THREADS=$threads "${pin[@]}" "$py" bench/attention_torch.py --device "$device" --threads "$threads" \
-    --runs "$runs" --sizes "$torch_sizes" "${torch_sections[@]}" --json "$torch_json"
+    --runs "$runs" --sizes "$sizes" "${torch_sections[@]}" --json "$torch_json"
   candle_args+=(--torch "$torch_json")
 fi
 
@@ -93,4 +92,8 @@ else
   cargo build --release --quiet "${features[@]}" --example bench_attention
   RAYON_NUM_THREADS=$threads "${pin[@]}" cargo run --release --quiet "${features[@]}" --example bench_attention -- "${candle_args[@]}"
 fi
-echo "== figures: $candle_json${with_torch:+ and $torch_json}"
+if [ "$with_torch" = 1 ]; then
+  echo "== figures: $candle_json and $torch_json"
+else
+  echo "== figures: $candle_json"
+fi

@@ -128,14 +128,35 @@ def example_path(lesson) -> Path:
 
 
 def write_json(path: Path, nb: dict) -> None:
+    """Writes `nb` exactly as nbformat (and so Jupyter and `execute`) writes notebooks."""
+    import nbformat
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    nbformat.write(nbformat.from_dict(nb), path)
+
+
+def keep_outputs(new: dict, path: Path) -> dict:
+    """Carries the outputs of the committed notebook at `path` over to `new`, cell by cell,
+    where a code cell is unchanged, so that `build` alone never throws executed work away."""
+    if not path.exists():
+        return new
+    old = json.loads(path.read_text(encoding="utf-8"))
+    old_cells = {comparable(c): c for c in old["cells"] if c["cell_type"] == "code"}
+    for cell in new["cells"]:
+        previous = old_cells.get(comparable(cell)) if cell["cell_type"] == "code" else None
+        if previous is not None:
+            cell["outputs"] = previous.get("outputs", [])
+            cell["execution_count"] = previous.get("execution_count")
+            if "execution" in previous.get("metadata", {}):
+                cell["metadata"]["execution"] = previous["metadata"]["execution"]
+    return new
 
 
 def build() -> None:
     for lesson in load_lessons():
         for lang in LANGS:
-            write_json(notebook_path(lesson, lang), notebook(lesson, lang))
+            path = notebook_path(lesson, lang)
+            write_json(path, keep_outputs(notebook(lesson, lang), path))
         example_path(lesson).parent.mkdir(exist_ok=True)
         example_path(lesson).write_text(example(lesson), encoding="utf-8")
         print(f"built {lesson.NAME} (en, zh) and examples/{lesson.EXAMPLE}.rs")

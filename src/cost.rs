@@ -14,7 +14,7 @@ use crate::Result;
 pub enum MaskStrategy {
     /// Registered buffer, already on the device: nothing to do per call.
     BufferOnDevice,
-    /// `triu(ones(T, T), 1)` built again on every call, then put on the device.
+    /// `triu(ones(T, T), 1)` built again on the device on every call.
     RebuiltEveryCall,
     /// Kept on the CPU and copied to the device on every call.
     CopiedFromCpuEveryCall,
@@ -68,7 +68,7 @@ pub fn forward_time_ms(
         match strategy {
             MaskStrategy::BufferOnDevice => buffered.forward(&x),
             MaskStrategy::RebuiltEveryCall => {
-                plain.mask = causal_mask(tokens)?.to_device(device)?;
+                plain.mask = causal_mask_on(tokens, device)?;
                 plain.forward(&x)
             }
             MaskStrategy::CopiedFromCpuEveryCall => {
@@ -90,6 +90,14 @@ pub fn forward_time_ms(
     Ok(times.get(times.len() / 2).copied().unwrap_or(0.0))
 }
 
+/// `triu(ones(n, n), diagonal=1)` built directly on `device`, as PyTorch's
+/// `torch.triu(torch.ones(n, n, device=device), diagonal=1)` would: the fair way to rebuild.
+fn causal_mask_on(n: usize, device: &Device) -> Result<Tensor> {
+    let index = Tensor::arange(0u32, n as u32, device)?;
+    let above = index.unsqueeze(1)?.broadcast_lt(&index.unsqueeze(0)?)?;
+    Ok(above.to_dtype(DType::F32)?)
+}
+
 /// Waits for the device to finish `t` (GPU work is asynchronous).
 fn synchronize(t: &Tensor) -> Result<()> {
     t.device().synchronize()?;
@@ -108,4 +116,15 @@ fn synchronize(t: &Tensor) -> Result<()> {
 /// ```
 pub fn mask_bytes(context_length: usize, dtype: Option<DType>) -> usize {
     dtype.map_or(0, |dt| context_length * context_length * dt.size_in_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rebuilt_mask_is_the_causal_mask() {
+        let rebuilt = causal_mask_on(5, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(rebuilt, causal_mask(5).unwrap().to_vec2::<f32>().unwrap());
+    }
 }
