@@ -13,6 +13,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ub_setup --with-browser
 cd "$UB_ROOT"
 
+# CI starts from a fresh clone on a machine it has used before: keep cargo's build outside
+# the clone, in the user's cache dir, so that only what changed is rebuilt. A developer's
+# own runs keep using target/ (and their CARGO_TARGET_DIR, if set).
+if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/understanding-buffers/target
+  ub_info "CI: cargo builds in $CARGO_TARGET_DIR"
+fi
+
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ub-test.XXXXXX")
 trap 'rm -rf "$LOG_DIR"' EXIT
 results=()
