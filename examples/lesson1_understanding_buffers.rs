@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo run --example lesson1_understanding_buffers` (add `--features cuda` on an NVIDIA GPU).
 
+// The cells stay exactly as the notebooks have them: rustfmt leaves main alone.
+#[rustfmt::skip]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cell 2
     use understanding_buffers::prelude::*;

@@ -102,6 +102,8 @@ def example(lesson) -> str:
         "//!",
         f"//! Run: `cargo run --example {lesson.EXAMPLE}` (add `--features cuda` on an NVIDIA GPU).",
         "",
+        "// The cells stay exactly as the notebooks have them: rustfmt leaves main alone.",
+        "#[rustfmt::skip]",
         "fn main() -> Result<(), Box<dyn std::error::Error>> {",
     ]
     n = 0

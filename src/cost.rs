@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn the_rebuilt_mask_is_the_causal_mask() {
-        let rebuilt = causal_mask_on(5, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let rebuilt = causal_mask_on(5, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(rebuilt, causal_mask(5).unwrap().to_vec2::<f32>().unwrap());
     }
 }

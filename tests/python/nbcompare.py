@@ -149,7 +149,8 @@ def output_text(out: dict) -> str:
 
 
 def cell_text(cell: dict) -> str:
-    return "\n".join(output_text(o) for o in cell.get("outputs", []))
+    """Readable text of all of a cell's outputs (a stream's chunks joined as Jupyter shows them)."""
+    return "\n".join(output_text(o) for o in merged_outputs(cell.get("outputs", [])))
 
 
 def sanitize(text: str) -> str:

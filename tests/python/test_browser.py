@@ -81,7 +81,8 @@ KERNEL_START_TIMEOUT = 300
 SCREENSHOTS = ROOT / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-SELFTEST_DIR = NOTEBOOKS / "_browser_selftest"
+# Per process, so that two test runs in one checkout do not remove each other's notebook.
+SELFTEST_DIR = NOTEBOOKS / f"_browser_selftest_{os.getpid()}"
 
 
 def lesson_notebooks() -> list[Path]:
@@ -544,10 +545,10 @@ def check_chinese_glyphs(page, path: Path) -> list[str]:
     return problems
 
 
-def screenshots(page, path: Path) -> list[Path]:
-    """One screenshot per screenful of the notebook, top to bottom."""
+def screenshots(page, path: Path, prefix: str | None = None) -> list[Path]:
+    """One screenshot per screenful of the notebook, top to bottom: <prefix>-NN.png."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    prefix = f"{path.parent.name}-{path.stem}"
+    prefix = prefix or f"{path.parent.name}-{path.stem}"
     for old in SCREENSHOTS.glob(f"{prefix}-*.png"):
         old.unlink()
     scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
@@ -576,18 +577,25 @@ def screenshots(page, path: Path) -> list[Path]:
     return saved
 
 
-def run_and_check(page, lab: Lab, path: Path, gpu: bool, cell_timeout: float = CELL_TIMEOUT) -> tuple[Run, list[str]]:
+def run_and_check(
+    page, lab: Lab, path: Path, gpu: bool, cell_timeout: float = CELL_TIMEOUT, shots: str | None = None
+) -> tuple[Run, list[str]]:
     nb = json.loads(path.read_text(encoding="utf-8"))
-    run = Run()
+    run, problems, saved = Run(), [], []
     try:
         run = run_all(page, lab, path, cell_timeout)
-        problems = list(run.problems)
+        problems += run.problems
         if run.cells:
             problems += check_page(path, nb, run.cells, gpu)
             problems += check_chinese_glyphs(page, path)
     finally:
-        shots = screenshots(page, path)
-    return run, problems + ([] if shots else ["no screenshot was saved"])
+        try:  # also after a failed step; never hides that step's own exception
+            saved = screenshots(page, path, shots)
+        except Exception as error:  # noqa: BLE001 - reported below
+            problems.append(f"taking the screenshots failed: {error}")
+    if not saved:
+        problems.append("no screenshot was saved")
+    return run, problems
 
 
 # ---------------------------------------------------------------- tests
@@ -666,7 +674,7 @@ def test_browser_checks_fail_on_a_broken_notebook(page, lab: Lab) -> None:
     path = SELFTEST_DIR / "broken.ipynb"
     try:
         nbformat.write(broken_notebook(), path)
-        _, problems = run_and_check(page, lab, path, gpu=False, cell_timeout=45)
+        _, problems = run_and_check(page, lab, path, gpu=False, cell_timeout=45, shots="selftest-broken")
     finally:
         shutil.rmtree(SELFTEST_DIR, ignore_errors=True)
     report = "\n".join(problems)

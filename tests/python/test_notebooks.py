@@ -291,6 +291,9 @@ def test_checker_requires_pytorch_prints_in_lesson_1() -> None:
     prints = nbcompare.pytorch_prints(lesson1)
     everything = "\n".join(text for _, text, _ in prints)
     assert nbcompare.missing_pytorch_prints(lesson1, everything) == []
+    # evcxr sends a print line by line: the chunks of one stream are read as one text.
+    lines = [stdout(line) for line in prints[0][1].splitlines(keepends=True)]
+    assert prints[0][1] in nbcompare.cell_text(code_cell("println!", lines))
     reformatted = everything.replace("-0.4519,  0.2216", "-0.4519, 0.2216")
     [problem] = nbcompare.missing_pytorch_prints(lesson1, reformatted)
     assert "context vectors without buffer" in problem
