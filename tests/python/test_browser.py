@@ -350,13 +350,26 @@ def click_menu(page, menu: str, item: str) -> None:
 def wait_for_kernel_idle(page, lab: Lab, path: Path, timeout: float, what: str) -> str | None:
     """Waits until the page's kernel indicator and the server both say idle, twice in a row."""
     deadline, calm, status = time.monotonic() + timeout, 0, "?"
+    # JupyterLab sometimes never gets the kernel's status over its websocket ("Rust | Unknown"
+    # in the status bar) although the server reports the kernel idle; reloading the page
+    # reconnects. Done at most twice, after 45 s of that state.
+    stuck_since, reloads = None, 0
     while time.monotonic() < deadline:
         session = lab.session_of(path)
         server = (session or {}).get("kernel", {}).get("execution_state", "no kernel")
-        status = f"page: {page.evaluate(INDICATOR_JS)}, server: {server}"
+        shown = page.evaluate(INDICATOR_JS)
+        status = f"page: {shown}, server: {server}"
         calm = calm + 1 if status == "page: idle, server: idle" else 0
         if calm >= 2:
             return None
+        if server == "idle" and shown in ("unknown", "none"):
+            stuck_since = stuck_since or time.monotonic()
+            if time.monotonic() - stuck_since > 45 and reloads < 2:
+                print(f"[browser] {what}: page shows kernel '{shown}' while the server says idle: reloading")
+                page.reload()
+                stuck_since, reloads = None, reloads + 1
+        else:
+            stuck_since = None
         time.sleep(1)
     return f"{what}: the kernel was not idle after {timeout:.0f} s ({status})"
 
