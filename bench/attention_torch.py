@@ -27,46 +27,10 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
+from lesson_modules import CausalAttentionWithBuffer, CausalAttentionWithoutBuffers
 
 # (batch, tokens, d_in, d_out): the lesson's example, then two GPT-2-small-sized ones.
 SIZES = [(2, 6, 3, 2), (8, 256, 768, 768), (8, 1024, 768, 768)]
-
-
-class CausalAttentionWithoutBuffers(nn.Module):
-    def __init__(self, d_in, d_out, context_length, dropout, qkv_bias=False):
-        super().__init__()
-        self.d_out = d_out
-        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.dropout = nn.Dropout(dropout)
-        self.mask = torch.triu(torch.ones(context_length, context_length), diagonal=1)
-
-    def forward(self, x):
-        b, num_tokens, d_in = x.shape
-        keys = self.W_key(x)
-        queries = self.W_query(x)
-        values = self.W_value(x)
-        attn_scores = queries @ keys.transpose(1, 2)
-        attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)
-        attn_weights = torch.softmax(attn_scores / keys.shape[-1] ** 0.5, dim=-1)
-        attn_weights = self.dropout(attn_weights)
-        context_vec = attn_weights @ values
-        return context_vec
-
-
-class CausalAttentionWithBuffer(nn.Module):
-    def __init__(self, d_in, d_out, context_length, dropout, qkv_bias=False):
-        super().__init__()
-        self.d_out = d_out
-        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
-        self.dropout = nn.Dropout(dropout)
-        self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
-
-    forward = CausalAttentionWithoutBuffers.forward
 
 
 class MaskRebuiltEveryCall(CausalAttentionWithBuffer):
