@@ -23,6 +23,15 @@ import json
 import sys
 from pathlib import Path
 
+try:  # nbclient lives in the project's .venv; `build` and `check` run without it
+    import time
+    from queue import Empty
+
+    from nbclient import NotebookClient
+    from nbclient.util import ensure_async
+except ImportError:  # pragma: no cover - only `execute` needs it
+    NotebookClient = object
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "lessons"
 NOTEBOOKS = ROOT / "notebooks"
@@ -37,6 +46,34 @@ LANGUAGE_INFO = {
     "pygment_lexer": "rust",
     "version": "",
 }
+
+
+class LateOutputClient(NotebookClient):
+    """An nbclient that also keeps the output lines evcxr sends just after a cell ended.
+
+    evcxr_jupyter 0.22 forwards the program's stdout/stderr to Jupyter from a separate thread
+    (core.rs, start_output_pass_through_thread) and may send a cell's last lines after it has
+    reported the cell done ("idle"); nbclient, like JupyterLab, then drops them (seen: a
+    committed notebook lacking a cell's last println). This client goes on listening for
+    `late_seconds` after each cell and keeps late stream messages of that cell, so the
+    comparison sees everything the cell printed; `late` lists them for the report."""
+
+    def __init__(self, nb, late_seconds: float = 0.5, **kwargs):
+        super().__init__(nb, **kwargs)
+        self.late: list[tuple[int, str]] = []
+        self.late_seconds = late_seconds
+
+    async def _async_poll_output_msg(self, parent_msg_id: str, cell, cell_index: int) -> None:
+        await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        deadline = time.monotonic() + self.late_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
+            except Empty:
+                return
+            if msg["parent_header"].get("msg_id") == parent_msg_id and msg["msg_type"] == "stream":
+                self.late.append((cell_index, msg["content"]["text"]))
+                self.process_message(msg, cell, cell_index)
 
 
 def load_lessons():
@@ -166,11 +203,10 @@ def build() -> None:
 
 def execute(paths: list[Path], timeout: int = 1200) -> None:
     import nbformat
-    from nbclient import NotebookClient
 
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="rust", allow_errors=False,
+        client = LateOutputClient(nb, timeout=timeout, kernel_name="rust", allow_errors=False,
                                 resources={"metadata": {"path": str(path.parent)}})
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         client.execute()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 from queue import Empty
 from pathlib import Path
@@ -37,11 +38,13 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 
 import nbcompare
-from conftest import LANGUAGES, NOTEBOOKS
+from conftest import LANGUAGES, NOTEBOOKS, ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from notebooks import LateOutputClient  # noqa: E402  (one definition, shared with scripts/notebooks.py)
 
 CELL_TIMEOUT = int(os.environ.get("UB_CELL_TIMEOUT", "1200"))
 STARTUP_TIMEOUT = int(os.environ.get("UB_KERNEL_STARTUP_TIMEOUT", "300"))
-LATE_OUTPUT_SECONDS = 0.5
 LESSON_NOTEBOOKS = [Path(p).resolve() for p in os.environ.get("UB_NOTEBOOKS", "").split()] or [
     p for lang in LANGUAGES for p in sorted((NOTEBOOKS / lang).glob("*.ipynb"))
 ]
@@ -72,33 +75,6 @@ def running_cell(nb: nbformat.NotebookNode) -> str:
         if "shell.execute_reply" not in cell.get("metadata", {}).get("execution", {}):
             return nbcompare.describe(i, cell)
     return "the last cell"
-
-
-class LateOutputClient(NotebookClient):
-    """An nbclient that also keeps the output lines evcxr sends just after a cell ended.
-
-    evcxr_jupyter 0.22 forwards the program's stdout/stderr to Jupyter from a separate thread
-    (core.rs, start_output_pass_through_thread) and may send a cell's last lines after it has
-    reported the cell done ("idle"); nbclient, like JupyterLab, then drops them (seen: a
-    committed notebook lacking a cell's last println). This client goes on listening for
-    LATE_OUTPUT_SECONDS after each cell and keeps late stream messages of that cell, so the
-    comparison sees everything the cell printed; `late` lists them for the report."""
-
-    def __init__(self, nb, **kwargs):
-        super().__init__(nb, **kwargs)
-        self.late: list[tuple[int, str]] = []
-
-    async def _async_poll_output_msg(self, parent_msg_id: str, cell, cell_index: int) -> None:
-        await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
-        deadline = time.monotonic() + LATE_OUTPUT_SECONDS
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
-            except Empty:
-                return
-            if msg["parent_header"].get("msg_id") == parent_msg_id and msg["msg_type"] == "stream":
-                self.late.append((cell_index, msg["content"]["text"]))
-                self.process_message(msg, cell, cell_index)
 
 
 def execute(path: Path) -> tuple[nbformat.NotebookNode, float, list[tuple[int, str]]]:
