@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -92,12 +93,44 @@ def is_evcxr_command(line: str) -> bool:
     return line.startswith(":")
 
 
+BLOCK_START = re.compile(r"\s*([-*>|#]|```|\d+\.\s)")
+
+
+def join_chinese_lines(text: str) -> str:
+    """Joins the lines of each Chinese paragraph: Markdown turns a line break inside a
+    paragraph into a space, which shows between Chinese characters. Lists, tables,
+    headings and code fences keep their lines."""
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        if line.strip().startswith("```"):
+            fenced = not fenced
+            out.append(line)
+            continue
+        previous = out[-1] if out else ""
+        joinable = (
+            not fenced
+            and line.strip()
+            and previous.strip()
+            and not BLOCK_START.match(line)
+            and not previous.lstrip().startswith(("|", "#", "```"))
+        )
+        if joinable:
+            out[-1] = previous + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def notebook(lesson, lang: str) -> dict:
     """The notebook of `lesson` in `lang`, without outputs."""
     cells = []
     for cell in lesson.CELLS:
         if hasattr(cell, "en"):
-            cells.append({"cell_type": "markdown", "metadata": {}, "source": getattr(cell, lang)})
+            text = getattr(cell, lang)
+            if lang == "zh":
+                text = join_chinese_lines(text)
+            cells.append({"cell_type": "markdown", "metadata": {}, "source": text})
         else:
             metadata = {}
             if cell.tags:
