@@ -5,7 +5,7 @@
 # Every step checks first and does nothing when its work is already done, so only the
 # first run is long (mostly the evcxr_jupyter build) and later runs take seconds.
 #   1. Rust >= 1.95                          (checked; rustup installs it, see README)
-#   2. evcxr_jupyter 0.22.0                  (cargo install --locked, once: 8-20 min)
+#   2. evcxr_jupyter 0.22.0, patched         (scripts/evcxr/, once per machine: 5-20 min)
 #   3. .venv/ with requirements.txt          (re-installed when that file changes)
 #   4. the `rust` kernel inside .venv/       (reads evcxr settings from .evcxr/;
 #                                             --gpu: candle with CUDA, see kernel.py)
@@ -25,10 +25,15 @@ UB_EVCXR_VERSION=0.22.0
 # Keep in step with `rust-version` in Cargo.toml (tests/python/test_binder.py checks).
 UB_MIN_RUST=1.95
 UB_CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
-UB_EVCXR=${CARGO_INSTALL_ROOT:-$UB_CARGO_HOME}/bin/evcxr_jupyter
-# Our own small stamps (warm-up done for a given dependency set) beside evcxr's cache,
-# so a fresh clone on the same machine (CI) finds the warm cache and skips the warm-up.
+# What this project keeps per machine, beside evcxr's own cache (~/.cache/evcxr): the kernel
+# binary, the kernels' build dirs (scripts/kernel-launch.sh) and our small stamps (warm-up
+# done for a given dependency set), so a fresh clone on the same machine (CI) finds them.
 UB_STAMPS=${XDG_CACHE_HOME:-$HOME/.cache}/understanding-buffers
+# The kernel is evcxr_jupyter built with the patches of scripts/evcxr/ (its README says why),
+# in a folder named after them: a changed patch builds a new kernel, never a stale one.
+UB_EVCXR_ROOT=$UB_STAMPS/evcxr-$UB_EVCXR_VERSION-$(cat "$UB_ROOT"/scripts/evcxr/build.sh \
+  "$UB_ROOT"/scripts/evcxr/Cargo.lock "$UB_ROOT"/scripts/evcxr/patches/*.patch | sha256sum | cut -c1-12)
+UB_EVCXR=$UB_EVCXR_ROOT/bin/evcxr_jupyter
 UB_START=${UB_START:-$SECONDS}
 
 # ---------------------------------------------------------------- output helpers
@@ -70,31 +75,19 @@ ub_check_rust() {
 }
 
 # ---------------------------------------------------------------- 2. evcxr_jupyter
-ub_evcxr_installed_version() {
-  # evcxr_jupyter has no --version flag; cargo's install list records the version.
-  [ -x "$UB_EVCXR" ] || return 0
-  cargo install --list 2>/dev/null | sed -n 's/^evcxr_jupyter v\([0-9.]*\):$/\1/p'
-}
-
 ub_install_evcxr() {
-  local have
-  have=$(ub_evcxr_installed_version)
-  if [ "$have" = "$UB_EVCXR_VERSION" ]; then
-    ub_info "evcxr_jupyter $have is installed ($UB_EVCXR)"
+  if [ -x "$UB_EVCXR" ]; then
+    ub_info "evcxr_jupyter $UB_EVCXR_VERSION with this project's patches is built ($UB_EVCXR)"
     return
   fi
-  ub_info "evcxr_jupyter ${have:-is missing}; building $UB_EVCXR_VERSION with cargo."
-  ub_info "This happens once and takes 8-20 minutes on 2 cores (336 crates, ~1.3 GB of memory)."
-  # A throw-away target dir: the 700+ MB of build output is not needed afterwards.
-  local build_dir
-  build_dir=$(mktemp -d "${TMPDIR:-/tmp}/evcxr-build.XXXXXX")
-  trap 'rm -rf "$build_dir"' EXIT
-  # --force: replace an evcxr_jupyter of another version or one cargo did not install.
-  CARGO_TARGET_DIR=$build_dir cargo install evcxr_jupyter --version "$UB_EVCXR_VERSION" --locked --force
-  rm -rf "$build_dir"
-  trap - EXIT
-  [ "$(ub_evcxr_installed_version)" = "$UB_EVCXR_VERSION" ] ||
-    ub_die "cargo install finished but $UB_EVCXR is not evcxr_jupyter $UB_EVCXR_VERSION"
+  ub_info "building evcxr_jupyter $UB_EVCXR_VERSION with this project's patches (scripts/evcxr/README.md)."
+  ub_info "This happens once per machine and takes 5-20 minutes on 2 cores (~340 crates, ~1.3 GB of memory)."
+  local partial=$UB_EVCXR_ROOT.partial.$$
+  rm -rf "$partial"
+  bash "$UB_ROOT/scripts/evcxr/build.sh" "$partial" || ub_die "building evcxr_jupyter failed (see above)"
+  rm -rf "$UB_EVCXR_ROOT"
+  mv "$partial" "$UB_EVCXR_ROOT"
+  [ -x "$UB_EVCXR" ] || ub_die "the build finished but $UB_EVCXR is missing"
 }
 
 # ---------------------------------------------------------------- 3. Python venv
@@ -202,9 +195,11 @@ ub_warmup_key() {
   {
     cat "$UB_ROOT/Cargo.toml" "$UB_ROOT/.evcxr/init.evcxr"
     rustc --version
-    echo "$UB_EVCXR_VERSION $mode ${CUDA_COMPUTE_CAP:-}"
-    # GPU build dirs live in the checkout (.cache/), so a fresh clone warms up again.
-    if [ "$mode" = gpu ]; then echo "$UB_ROOT"; fi
+    echo "$UB_EVCXR $mode ${CUDA_COMPUTE_CAP:-}"
+    # The crate itself is compiled per checkout (its path is part of the notebooks' `:dep`),
+    # and GPU build dirs live in the checkout (.cache/): a fresh clone warms up again, which
+    # costs only this crate when evcxr's cache holds its dependencies.
+    echo "$UB_ROOT"
   } | sha256sum | cut -c1-16
 }
 
