@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / ".evcxr"
 # Generated (git-ignored) state for the GPU kernel: its evcxr config and its build dirs.
 GPU_DIR = ROOT / ".cache" / "evcxr-cuda"
+# The CPU kernel's build dirs (scripts/kernel-launch.sh), in the user's cache folder like
+# evcxr's own `:cache`: a fresh clone on a machine that ran the lessons before reuses them.
+CPU_BUILDS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "understanding-buffers" / "evcxr-builds"
 KERNEL_NAME = "rust"
 
 # The GPU kernel must build this crate with its `cuda` feature, yet the notebooks' own line
@@ -86,7 +89,8 @@ def install(jupyter_dir: Path, evcxr: Path, gpu: bool, compute_cap: str | None) 
     subprocess.run([str(evcxr), "--install"], env=env, check=True, stdout=subprocess.DEVNULL)
 
     spec = {
-        "argv": [str(evcxr), "--control_file", "{connection_file}"],
+        # Each running kernel gets a build dir of its own that outlives the session.
+        "argv": ["bash", str(ROOT / "scripts" / "kernel-launch.sh"), str(evcxr), "--control_file", "{connection_file}"],
         "display_name": "Rust",
         "language": "rust",
         "interrupt_mode": "message",
@@ -97,17 +101,16 @@ def install(jupyter_dir: Path, evcxr: Path, gpu: bool, compute_cap: str | None) 
             # The kernel looks for its own kernelspec under JUPYTER_PATH to update it:
             # point it at this one, never at ~/.local/share/jupyter.
             "JUPYTER_PATH": str(jupyter_dir),
+            "UB_BUILD_SLOTS": str(CPU_BUILDS),
         },
         "metadata": {"understanding_buffers": {"mode": "cpu"}},
     }
     if gpu:
         if not compute_cap:
             raise SystemExit("kernel.py: --gpu needs --compute-cap (e.g. 90 for an H100)")
+        # GPU build dirs of their own: candle's CUDA kernels (nvcc, ~20 min on 2 cores)
+        # are compiled once per dir, and the feature crate below names this checkout.
         builds = GPU_DIR / "builds"
-        builds.mkdir(parents=True, exist_ok=True)
-        # A wrapper gives each running GPU kernel its own persistent build dir: candle's
-        # CUDA kernels (nvcc, ~20 min on 2 cores) are then compiled once, not per session.
-        spec["argv"] = ["bash", str(ROOT / "scripts" / "gpu-kernel.sh"), *spec["argv"]]
         spec["display_name"] = f"Rust (CUDA, sm_{compute_cap})"
         spec["env"].update(
             {
