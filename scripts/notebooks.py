@@ -50,14 +50,13 @@ LANGUAGE_INFO = {
 
 
 class LateOutputClient(NotebookClient):
-    """An nbclient that also keeps the output lines evcxr sends just after a cell ended.
+    """An nbclient that also watches for output a cell sends after it has ended.
 
-    evcxr_jupyter 0.22 forwards the program's stdout/stderr to Jupyter from a separate thread
-    (core.rs, start_output_pass_through_thread) and may send a cell's last lines after it has
-    reported the cell done ("idle"); nbclient, like JupyterLab, then drops them (seen: a
-    committed notebook lacking a cell's last println). This client goes on listening for
-    `late_seconds` after each cell and keeps late stream messages of that cell, so the
-    comparison sees everything the cell printed; `late` lists them for the report."""
+    Jupyter clients (nbclient, JupyterLab) drop what a kernel publishes for a cell after the
+    cell's `idle` status. Stock evcxr_jupyter 0.22 could do that with a cell's last lines
+    (its output thread raced the reply; scripts/evcxr/patches/ fixes it). This client goes
+    on listening for `late_seconds` after each cell and records any stream message of that
+    cell in `late`, without adding it to the cell: callers treat late output as a failure."""
 
     def __init__(self, nb, late_seconds: float = 0.5, **kwargs):
         super().__init__(nb, **kwargs)
@@ -74,7 +73,6 @@ class LateOutputClient(NotebookClient):
                 return
             if msg["parent_header"].get("msg_id") == parent_msg_id and msg["msg_type"] == "stream":
                 self.late.append((cell_index, msg["content"]["text"]))
-                self.process_message(msg, cell, cell_index)
 
 
 def load_lessons():
@@ -243,6 +241,9 @@ def execute(paths: list[Path], timeout: int = 1200) -> None:
                                 resources={"metadata": {"path": str(path.parent)}})
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         client.execute()
+        if client.late:
+            raise SystemExit(f"{path.relative_to(ROOT)}: output arrived after its cell had ended "
+                             f"(a Jupyter client drops it): {client.late[:5]}")
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = coalesce_streams(cell.outputs)
