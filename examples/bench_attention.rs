@@ -39,7 +39,7 @@ use std::time::Instant;
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
 use understanding_buffers::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
 use understanding_buffers::cost::{forward_time_ms, mask_bytes, MaskStrategy};
-use understanding_buffers::Module;
+use understanding_buffers::module::Module;
 
 type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// One timed case: a closure returning the forward pass's output.

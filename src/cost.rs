@@ -6,8 +6,8 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 
 use crate::attention::{causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+use crate::error::{Error, Result};
 use crate::module::Module;
-use crate::Result;
 
 /// How the forward pass gets its mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +38,77 @@ impl MaskStrategy {
     }
 }
 
+/// A forward pass of causal attention, ready to run again and again with the mask provided
+/// as a [`MaskStrategy`] says. The two modules it uses hold the same weights, so every
+/// strategy computes the same output.
+///
+/// ```
+/// use candle_core::Device;
+/// use understanding_buffers::cost::{MaskRun, MaskStrategy};
+///
+/// let mut run = MaskRun::new(1, 8, 4, &Device::Cpu)?;
+/// let buffered = run.forward(MaskStrategy::BufferOnDevice)?;
+/// let rebuilt = run.forward(MaskStrategy::RebuiltEveryCall)?;
+/// assert_eq!(buffered.dims(), [1, 8, 4]);
+/// assert_eq!(buffered.to_vec3::<f32>()?, rebuilt.to_vec3::<f32>()?);
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub struct MaskRun {
+    x: Tensor,
+    buffered: CausalAttentionWithBuffer,
+    plain: CausalAttentionWithoutBuffers,
+    cpu_mask: Tensor,
+    tokens: usize,
+}
+
+impl MaskRun {
+    /// Modules in evaluation mode (no dropout) of width `d` on `device`, and a random input
+    /// of shape `(batch, tokens, d)`.
+    pub fn new(batch: usize, tokens: usize, d: usize, device: &Device) -> Result<Self> {
+        let x = Tensor::randn(0f32, 1.0, (batch, tokens, d), device)?;
+        let mut buffered = CausalAttentionWithBuffer::new(d, d, tokens, 0.0, false)?;
+        buffered.eval();
+        buffered.to_device(device)?;
+        let mut plain = CausalAttentionWithoutBuffers::new(d, d, tokens, 0.0, false)?;
+        plain.eval();
+        plain.to_device(device)?;
+        // The same weights in both: only the mask's way differs ("mask" is not plain's).
+        plain.load_state_dict(&buffered.state_dict(), false)?;
+        Ok(Self {
+            x,
+            buffered,
+            plain,
+            cpu_mask: causal_mask(tokens)?,
+            tokens,
+        })
+    }
+
+    /// One forward pass, the mask provided as `strategy` says.
+    pub fn forward(&mut self, strategy: MaskStrategy) -> Result<Tensor> {
+        match strategy {
+            MaskStrategy::BufferOnDevice => self.buffered.forward(&self.x),
+            MaskStrategy::RebuiltEveryCall => {
+                self.plain.mask = causal_mask_on(self.tokens, self.x.device())?;
+                self.plain.forward(&self.x)
+            }
+            MaskStrategy::CopiedFromCpuEveryCall => {
+                self.plain.mask = self.cpu_mask.to_device(self.x.device())?;
+                self.plain.forward(&self.x)
+            }
+        }
+    }
+}
+
 /// The median time of one forward pass, in milliseconds, for `strategy`, on a random
-/// input of shape `(batch, tokens, d)` on `device`, over `repeats` timed calls after two
-/// warm-up calls. Modules run in evaluation mode, without dropout.
+/// input of shape `(batch, tokens, d)` on `device`, over `repeats` (at least 1) timed calls
+/// after two warm-up calls ([`MaskRun`]).
 ///
 /// ```
 /// use understanding_buffers::cost::{forward_time_ms, MaskStrategy};
 /// let ms = forward_time_ms(MaskStrategy::BufferOnDevice, 1, 8, 4, 3, &candle_core::Device::Cpu)?;
-/// assert!(ms >= 0.0);
-/// # Ok::<(), understanding_buffers::Error>(())
+/// assert!(ms > 0.0);
+/// assert!(forward_time_ms(MaskStrategy::BufferOnDevice, 1, 8, 4, 0, &candle_core::Device::Cpu).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn forward_time_ms(
     strategy: MaskStrategy,
@@ -56,38 +118,23 @@ pub fn forward_time_ms(
     repeats: usize,
     device: &Device,
 ) -> Result<f64> {
-    let x = Tensor::randn(0f32, 1.0, (batch, tokens, d), device)?;
-    let mut buffered = CausalAttentionWithBuffer::new(d, d, tokens, 0.0, false)?;
-    buffered.eval();
-    buffered.to_device(device)?;
-    let mut plain = CausalAttentionWithoutBuffers::new(d, d, tokens, 0.0, false)?;
-    plain.eval();
-    plain.to_device(device)?;
-    let cpu_mask = causal_mask(tokens)?;
-    let mut call = || -> Result<Tensor> {
-        match strategy {
-            MaskStrategy::BufferOnDevice => buffered.forward(&x),
-            MaskStrategy::RebuiltEveryCall => {
-                plain.mask = causal_mask_on(tokens, device)?;
-                plain.forward(&x)
-            }
-            MaskStrategy::CopiedFromCpuEveryCall => {
-                plain.mask = cpu_mask.to_device(device)?;
-                plain.forward(&x)
-            }
-        }
-    };
+    if repeats == 0 {
+        return Err(Error::Input(
+            "forward_time_ms needs at least one timed call (repeats >= 1)".into(),
+        ));
+    }
+    let mut run = MaskRun::new(batch, tokens, d, device)?;
     let mut times = Vec::with_capacity(repeats);
     for i in 0..repeats + 2 {
         let start = Instant::now();
-        let out = call()?;
-        synchronize(&out)?;
+        let out = run.forward(strategy)?;
+        out.device().synchronize()?; // GPU work is asynchronous
         if i >= 2 {
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
     times.sort_by(f64::total_cmp);
-    Ok(times.get(times.len() / 2).copied().unwrap_or(0.0))
+    Ok(times[times.len() / 2])
 }
 
 /// `triu(ones(n, n), diagonal=1)` built directly on `device`, as PyTorch's
@@ -96,12 +143,6 @@ fn causal_mask_on(n: usize, device: &Device) -> Result<Tensor> {
     let index = Tensor::arange(0u32, n as u32, device)?;
     let above = index.unsqueeze(1)?.broadcast_lt(&index.unsqueeze(0)?)?;
     Ok(above.to_dtype(DType::F32)?)
-}
-
-/// Waits for the device to finish `t` (GPU work is asynchronous).
-fn synchronize(t: &Tensor) -> Result<()> {
-    t.device().synchronize()?;
-    Ok(())
 }
 
 /// Bytes a `(context_length × context_length)` mask buffer of `dtype` takes; `None` for a

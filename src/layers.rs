@@ -1,81 +1,73 @@
-//! The building blocks the lessons' modules are made of: [`Linear`] and [`Embedding`],
-//! registry-backed versions of PyTorch's `nn.Linear` and `nn.Embedding`.
+//! The building blocks the lessons' modules are made of: [`Linear`], [`Embedding`] and
+//! [`Dropout`], PyTorch's `nn.Linear`, `nn.Embedding` and `nn.Dropout` with typed fields.
+//! Their forward passes are candle-nn's; these types add the parameters, the checks with
+//! plain error messages, and (for dropout) the training mode.
 
 use candle_core::{DType, Device, Tensor};
+use candle_nn::Module as _;
 
+use crate::error::{Error, Result};
+use crate::field::{FieldMut, FieldRef};
 use crate::init::seeded_normal;
 use crate::module::Module;
-use crate::registry::Registry;
-use crate::{Error, Result};
+use crate::param::Param;
 
 /// `y = x Wᵀ + b` with `W` of shape `(d_out, d_in)`, like PyTorch's `nn.Linear`: parameters
 /// `weight` and, with `bias`, `bias`. Initialised uniformly in `±1/√d_in` (PyTorch's range;
 /// candle's generator cannot be seeded, so load weights when values must be reproducible).
 ///
 /// ```
-/// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{layers::Linear, Module};
+/// use candle_core::{DType, Device, Tensor};
+/// use understanding_buffers::{layers::Linear, module::Module};
 ///
 /// let linear = Linear::new(3, 2, false)?;
-/// let y = linear.forward(&Tensor::ones((4, 3), candle_core::DType::F32, &Device::Cpu)?)?;
+/// let y = linear.forward(&Tensor::ones((4, 3), DType::F32, &Device::Cpu)?)?;
 /// assert_eq!(y.dims(), &[4, 2]);
 /// assert_eq!(linear.state_dict().keys().collect::<Vec<_>>(), ["weight"]);
-/// # Ok::<(), understanding_buffers::Error>(())
+/// assert!(linear.forward(&Tensor::ones((4, 5), DType::F32, &Device::Cpu)?).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Linear {
-    registry: Registry,
-    d_in: usize,
+    /// The weight, `(d_out, d_in)`.
+    pub weight: Param,
+    /// The bias, `(d_out,)`; `None` for `bias = false` (PyTorch: `bias=None`).
+    pub bias: Option<Param>,
 }
 
 impl Linear {
     /// A linear layer on the CPU.
     pub fn new(d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
-        let bound = 1.0 / (d_in.max(1) as f64).sqrt();
-        let mut registry = Registry::new();
-        let weight = Tensor::rand(-bound as f32, bound as f32, (d_out, d_in), &Device::Cpu)?;
-        registry.register_parameter("weight", weight)?;
-        if bias {
-            let b = Tensor::rand(-bound as f32, bound as f32, d_out, &Device::Cpu)?;
-            registry.register_parameter("bias", b)?;
-        }
-        Ok(Self { registry, d_in })
+        let bound = (1.0 / (d_in.max(1) as f64).sqrt()) as f32;
+        let uniform = |shape: &[usize]| Tensor::rand(-bound, bound, shape, &Device::Cpu);
+        Ok(Self {
+            weight: Param::new(uniform(&[d_out, d_in])?)?,
+            bias: if bias {
+                Some(Param::new(uniform(&[d_out])?)?)
+            } else {
+                None
+            },
+        })
     }
 
-    /// Applies the layer to the last dimension of `x`.
+    /// The size of the inputs' last dimension, `d_in`.
+    pub fn in_features(&self) -> usize {
+        self.weight.dims().get(1).copied().unwrap_or(0)
+    }
+
+    /// Applies the layer to the last dimension of `x` (candle-nn's `Linear`).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let d = x.dims().last().copied().unwrap_or(0);
-        if d != self.d_in {
+        if d != self.in_features() {
             return Err(Error::Input(format!(
                 "Linear expects inputs whose last dimension is {}, got shape {:?}",
-                self.d_in,
+                self.in_features(),
                 x.dims()
             )));
         }
-        let weight = self.registry.parameter("weight")?;
-        // Broadcast the weight over the batch dimensions so matmul sees matching ranks.
-        let w = match *x.dims() {
-            [b1, b2, _, _] => weight.broadcast_left((b1, b2))?.t()?,
-            [b, _, _] => weight.broadcast_left(b)?.t()?,
-            _ => weight.t()?,
-        };
-        let y = x.matmul(&w)?;
-        match self.registry.parameter("bias") {
-            Ok(bias) => Ok(y.broadcast_add(bias)?),
-            Err(_) => Ok(y),
-        }
-    }
-}
-
-impl Module for Linear {
-    fn type_name(&self) -> &'static str {
-        "Linear"
-    }
-    fn registry(&self) -> &Registry {
-        &self.registry
-    }
-    fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
+        let bias = self.bias.as_ref().map(|b| b.as_tensor().clone());
+        let layer = candle_nn::Linear::new(self.weight.as_tensor().clone(), bias);
+        Ok(layer.forward(x)?)
     }
 }
 
@@ -91,31 +83,34 @@ impl Module for Linear {
 /// let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu)?;
 /// assert_eq!(embedding.forward(&ids)?.dims(), &[1, 3, 4]);
 /// assert!(embedding.forward(&Tensor::new(&[[10u32]], &Device::Cpu)?).is_err());
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Module)]
 pub struct Embedding {
-    registry: Registry,
-    vocab_size: usize,
-    dim: usize,
+    /// The vectors, `(vocab_size, dim)`.
+    pub weight: Param,
 }
 
 impl Embedding {
     /// An embedding on the CPU with weights drawn from `seed`.
     pub fn new(vocab_size: usize, dim: usize, seed: u64) -> Result<Self> {
-        let mut registry = Registry::new();
-        registry.register_parameter(
-            "weight",
-            seeded_normal((vocab_size, dim), seed, &Device::Cpu)?,
-        )?;
         Ok(Self {
-            registry,
-            vocab_size,
-            dim,
+            weight: Param::new(seeded_normal((vocab_size, dim), seed, &Device::Cpu)?)?,
         })
     }
 
-    /// The vectors of `ids` (any shape, integer dtype): shape `ids.dims() + [dim]`.
+    /// The number of vectors.
+    pub fn vocab_size(&self) -> usize {
+        self.weight.dims().first().copied().unwrap_or(0)
+    }
+
+    /// The size of each vector.
+    pub fn dim(&self) -> usize {
+        self.weight.dims().get(1).copied().unwrap_or(0)
+    }
+
+    /// The vectors of `ids` (any shape, integer dtype): shape `ids.dims() + [dim]`. The ids
+    /// are read on the embedding's device (candle-nn's `Embedding`).
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         if ids.dtype().is_float() {
             return Err(Error::Input(format!(
@@ -123,36 +118,83 @@ impl Embedding {
                 ids.dtype()
             )));
         }
-        let max = ids
-            .flatten_all()?
-            .to_dtype(DType::I64)?
-            .max(0)?
-            .to_scalar::<i64>();
-        if let Ok(max) = max {
-            if max < 0 || max as usize >= self.vocab_size {
+        let vocab_size = self.vocab_size();
+        if ids.elem_count() > 0 {
+            let max = ids.flatten_all()?.to_dtype(DType::I64)?.max(0)?;
+            let max = max.to_scalar::<i64>()?;
+            if max < 0 || max as usize >= vocab_size {
                 return Err(Error::Input(format!(
-                    "token id {max} is out of range: the embedding has {} rows (valid ids are 0 to {})",
-                    self.vocab_size,
-                    self.vocab_size.saturating_sub(1)
+                    "token id {max} is out of range: the embedding has {vocab_size} rows (valid ids are 0 to {})",
+                    vocab_size.saturating_sub(1)
                 )));
             }
         }
-        let weight = self.registry.parameter("weight")?;
-        let mut dims = ids.dims().to_vec();
-        dims.push(self.dim);
-        let flat = ids.flatten_all()?.to_device(weight.device())?;
-        Ok(weight.index_select(&flat, 0)?.reshape(dims)?)
+        let ids = ids.to_device(self.weight.device())?;
+        let layer = candle_nn::Embedding::new(self.weight.as_tensor().clone(), self.dim());
+        Ok(layer.forward(&ids)?)
     }
 }
 
-impl Module for Embedding {
+/// Dropout, like PyTorch's `nn.Dropout(p)`: in training mode it zeroes each value with
+/// probability `p` and scales the rest by `1 / (1 - p)`; in evaluation mode it does nothing.
+/// It holds no tensors, only the mode, which [`Module::train`] and [`Module::eval`] set.
+///
+/// Its `impl Module` is written by hand, because it keeps the mode:
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use understanding_buffers::{layers::Dropout, module::Module};
+///
+/// let mut dropout = Dropout::new(0.5)?;
+/// let x = Tensor::ones((4, 4), DType::F32, &Device::Cpu)?;
+/// assert!(dropout.is_training());
+/// dropout.eval();
+/// assert_eq!(dropout.forward(&x)?.to_vec2::<f32>()?, x.to_vec2::<f32>()?);
+/// assert!(Dropout::new(1.5).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dropout {
+    p: f32,
+    training: bool,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` in `[0, 1)`, in training mode.
+    pub fn new(p: f32) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Input(format!("dropout must be in [0, 1), got {p}")));
+        }
+        Ok(Self { p, training: true })
+    }
+
+    /// The probability of zeroing a value.
+    pub fn p(&self) -> f32 {
+        self.p
+    }
+
+    /// `x` with dropout applied in training mode (candle-nn's `Dropout`), `x` itself in
+    /// evaluation mode or when `p` is 0.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let active = self.training && self.p > 0.0;
+        Ok(candle_nn::Dropout::new(self.p).forward(x, active)?)
+    }
+}
+
+impl Module for Dropout {
     fn type_name(&self) -> &'static str {
-        "Embedding"
+        "Dropout"
     }
-    fn registry(&self) -> &Registry {
-        &self.registry
+    fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
+        Vec::new()
     }
-    fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
+    fn fields_mut(&mut self) -> Vec<(&'static str, FieldMut<'_>)> {
+        Vec::new()
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+    fn is_training(&self) -> bool {
+        self.training
     }
 }

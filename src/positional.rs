@@ -2,15 +2,22 @@
 //!
 //! The table `PE[pos, 2i] = sin(pos / 10000^(2i/d))`, `PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`
 //! is fixed maths: it needs no gradient, but it must live on the model's device and in the
-//! model's dtype. Registered as a buffer it follows the model; kept in a plain field it does
-//! not, and a model cast to bf16 then fails with candle's dtype-mismatch error.
+//! model's dtype. The article's model — a token embedding plus the table — comes here in three
+//! versions that differ in one line, the `pe` field: a [`Buffer`]
+//! ([`PositionalEncodingWithBuffer`]), a buffer the state dict leaves out
+//! ([`PositionalEncodingWithNonPersistentBuffer`]), and a plain `Tensor`
+//! ([`PositionalEncodingWithPlainField`]), which a cast to bf16 leaves in f32, so that the
+//! forward pass fails with candle's dtype-mismatch error.
+
+// `sinusoidal_table(..)?.into()` builds either field type (see attention.rs).
+#![allow(clippy::useless_conversion)]
 
 use candle_core::{Device, Tensor};
 
+use crate::buffer::Buffer;
+use crate::error::{Error, Result};
 use crate::layers::Embedding;
 use crate::module::Module;
-use crate::registry::Registry;
-use crate::{Error, Result};
 
 /// The sinusoidal positional-encoding table, shape `(max_len, d_model)`, f32 on the CPU.
 ///
@@ -19,7 +26,7 @@ use crate::{Error, Result};
 /// assert_eq!(pe.dims(), &[4, 6]);
 /// let row0 = pe.get(0)?.to_vec1::<f32>()?;
 /// assert_eq!(row0, [0., 1., 0., 1., 0., 1.]); // sin(0) = 0, cos(0) = 1
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Result<Tensor> {
     let mut values = Vec::with_capacity(max_len * d_model);
@@ -37,120 +44,116 @@ pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(values, (max_len, d_model), &Device::Cpu)?)
 }
 
-/// Where [`PositionalEncodingModel`] keeps its table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TableStorage {
-    /// `register_buffer("pe", table)`: moved, cast and saved with the model.
-    Buffer,
-    /// `register_buffer("pe", table, persistent=False)`: moved and cast, not saved; every
-    /// new model recomputes it.
-    NonPersistentBuffer,
-    /// A plain struct field: neither moved, nor cast, nor saved.
-    PlainField,
+/// Checks `ids` is `(batch, seq_len)` with no more positions than the table covers, and
+/// returns `seq_len`.
+fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
+    let &[_, seq_len] = ids.dims() else {
+        return Err(Error::Input(format!(
+            "expected token ids of shape (batch, seq_len), got shape {:?}",
+            ids.dims()
+        )));
+    };
+    let max_len = table.dims().first().copied().unwrap_or(0);
+    if seq_len > max_len {
+        return Err(Error::Input(format!(
+            "input has {seq_len} tokens but the positional-encoding table covers {max_len} (max_len = {max_len})"
+        )));
+    }
+    Ok(seq_len)
 }
 
-/// Token embedding (a parameter) plus a sinusoidal positional-encoding table, as in the
-/// article's example: `forward(ids) = embedding(ids) + pe[:seq_len]`.
+// lesson: PositionalEncodingWithBuffer
+/// Token embedding (a parameter) plus the table **as a buffer**: moved, cast and saved
+/// with the model. `forward(ids) = embedding(ids) + pe[:seq_len]`.
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{Module, positional::{PositionalEncodingModel, TableStorage}};
+/// use understanding_buffers::{module::Module, positional::PositionalEncodingWithBuffer};
 ///
-/// let mut model = PositionalEncodingModel::new(100, 16, 50, TableStorage::Buffer, 0)?;
+/// let mut model = PositionalEncodingWithBuffer::new(100, 16, 50, 0)?;
 /// assert_eq!(model.state_dict().keys().collect::<Vec<_>>(), ["pe", "embedding.weight"]);
 /// model.to_dtype(DType::BF16)?;
 /// let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu)?;
 /// assert_eq!(model.forward(&ids)?.dtype(), DType::BF16);
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct PositionalEncodingModel {
-    registry: Registry,
-    embedding: Embedding,
-    storage: TableStorage,
-    max_len: usize,
-    /// The table when it is a plain field (`TableStorage::PlainField`).
-    plain_pe: Option<Tensor>,
+#[derive(Clone, Debug, Module)]
+pub struct PositionalEncodingWithBuffer {
+    pub embedding: Embedding,
+    pub pe: Buffer,
 }
 
-impl PositionalEncodingModel {
+impl PositionalEncodingWithBuffer {
     /// A model on the CPU for `vocab_size` tokens of dimension `d_model`, up to `max_len`
     /// positions; the embedding's weights are drawn from `seed`.
-    pub fn new(
-        vocab_size: usize,
-        d_model: usize,
-        max_len: usize,
-        storage: TableStorage,
-        seed: u64,
-    ) -> Result<Self> {
-        let pe = sinusoidal_table(max_len, d_model)?;
-        let mut registry = Registry::new();
-        let plain_pe = match storage {
-            TableStorage::Buffer => registry.register_buffer("pe", pe, true).map(|_| None)?,
-            TableStorage::NonPersistentBuffer => {
-                registry.register_buffer("pe", pe, false).map(|_| None)?
-            }
-            TableStorage::PlainField => Some(pe),
-        };
+    pub fn new(vocab_size: usize, d_model: usize, max_len: usize, seed: u64) -> Result<Self> {
         Ok(Self {
-            registry,
             embedding: Embedding::new(vocab_size, d_model, seed)?,
-            storage,
-            max_len,
-            plain_pe,
+            pe: sinusoidal_table(max_len, d_model)?.into(),
         })
-    }
-
-    /// Where the table is kept.
-    pub fn storage(&self) -> TableStorage {
-        self.storage
-    }
-
-    /// The positional-encoding table, wherever it is kept.
-    pub fn table(&self) -> Result<&Tensor> {
-        match &self.plain_pe {
-            Some(pe) => Ok(pe),
-            None => self.registry.buffer("pe"),
-        }
     }
 
     /// Embeddings plus positions for token ids of shape `(batch, seq_len)`.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        let &[_, seq_len] = ids.dims() else {
-            return Err(Error::Input(format!(
-                "expected token ids of shape (batch, seq_len), got shape {:?}",
-                ids.dims()
-            )));
-        };
-        if seq_len > self.max_len {
-            return Err(Error::Input(format!(
-                "input has {seq_len} tokens but the positional-encoding table covers {} (max_len = {})",
-                self.max_len, self.max_len
-            )));
-        }
+        let seq_len = check_ids(ids, &self.pe)?;
         let embedded = self.embedding.forward(ids)?;
-        let positions = self.table()?.narrow(0, 0, seq_len)?;
-        Ok(embedded.broadcast_add(&positions)?)
+        Ok(embedded.broadcast_add(&self.pe.narrow(0, 0, seq_len)?)?)
     }
+}
+// lesson: end
+
+// lesson: PositionalEncodingWithNonPersistentBuffer
+/// Token embedding plus the table **as a non-persistent buffer**: moved and cast with the
+/// model, not saved; every new model recomputes it.
+#[derive(Clone, Debug, Module)]
+pub struct PositionalEncodingWithNonPersistentBuffer {
+    pub embedding: Embedding,
+    #[module(persistent = false)]
+    pub pe: Buffer,
 }
 
-impl Module for PositionalEncodingModel {
-    fn type_name(&self) -> &'static str {
-        "PositionalEncodingModel"
+impl PositionalEncodingWithNonPersistentBuffer {
+    /// A model on the CPU for `vocab_size` tokens of dimension `d_model`, up to `max_len`
+    /// positions; the embedding's weights are drawn from `seed`.
+    pub fn new(vocab_size: usize, d_model: usize, max_len: usize, seed: u64) -> Result<Self> {
+        Ok(Self {
+            embedding: Embedding::new(vocab_size, d_model, seed)?,
+            pe: sinusoidal_table(max_len, d_model)?.into(),
+        })
     }
-    fn registry(&self) -> &Registry {
-        &self.registry
-    }
-    fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
-    }
-    fn children(&self) -> Vec<(&'static str, &dyn Module)> {
-        vec![("embedding", &self.embedding)]
-    }
-    fn children_mut(&mut self) -> Vec<(&'static str, &mut dyn Module)> {
-        vec![("embedding", &mut self.embedding)]
-    }
-    fn plain_tensors(&self) -> Vec<(&'static str, &Tensor)> {
-        self.plain_pe.iter().map(|pe| ("pe", pe)).collect()
+
+    /// Embeddings plus positions for token ids of shape `(batch, seq_len)`.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let seq_len = check_ids(ids, &self.pe)?;
+        let embedded = self.embedding.forward(ids)?;
+        Ok(embedded.broadcast_add(&self.pe.narrow(0, 0, seq_len)?)?)
     }
 }
+// lesson: end
+
+// lesson: PositionalEncodingWithPlainField
+/// Token embedding plus the table **in a plain field**: neither moved, nor cast, nor saved.
+#[derive(Clone, Debug, Module)]
+pub struct PositionalEncodingWithPlainField {
+    pub embedding: Embedding,
+    pub pe: Tensor,
+}
+
+impl PositionalEncodingWithPlainField {
+    /// A model on the CPU for `vocab_size` tokens of dimension `d_model`, up to `max_len`
+    /// positions; the embedding's weights are drawn from `seed`.
+    pub fn new(vocab_size: usize, d_model: usize, max_len: usize, seed: u64) -> Result<Self> {
+        Ok(Self {
+            embedding: Embedding::new(vocab_size, d_model, seed)?,
+            pe: sinusoidal_table(max_len, d_model)?.into(),
+        })
+    }
+
+    /// Embeddings plus positions for token ids of shape `(batch, seq_len)`.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let seq_len = check_ids(ids, &self.pe)?;
+        let embedded = self.embedding.forward(ids)?;
+        Ok(embedded.broadcast_add(&self.pe.narrow(0, 0, seq_len)?)?)
+    }
+}
+// lesson: end

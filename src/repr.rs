@@ -38,6 +38,9 @@ use std::fmt;
 
 use candle_core::{DType, Device, DeviceLocation, Tensor};
 
+use crate::error::Error;
+use crate::state_dict::StateDict;
+
 /// PyTorch's `PRINT_OPTS.precision`: decimals of a fixed or scientific float.
 const PRECISION: usize = 4;
 /// PyTorch's `PRINT_OPTS.threshold`: more elements than this are summarised.
@@ -93,8 +96,22 @@ impl fmt::Display for TensorRepr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match render(self.0) {
             Ok(text) => f.write_str(&text),
-            Err(err) => write!(f, "{PREFIX}<error: {}>)", crate::Error::from(err)),
+            Err(err) => write!(f, "{PREFIX}<error: {}>)", Error::from(err)),
         }
+    }
+}
+
+/// A state dict prints as PyTorch prints one: `OrderedDict([('mask', tensor(...)), ...])`.
+impl fmt::Display for StateDict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrderedDict([")?;
+        for (i, (key, tensor)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "('{key}', {})", TensorRepr(tensor))?;
+        }
+        f.write_str("])")
     }
 }
 

@@ -19,7 +19,8 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 use super::pickle::{self, PResult, Pickler, Value};
 use super::torch::{InCandle, StorageRef, TensorRef, TorchDType, TorchGlobals};
 use super::{tensor_from_le_bytes, tensor_to_le_bytes, write_atomically};
-use crate::{Error, Result, StateDict};
+use crate::error::{Error, Result};
+use crate::state_dict::StateDict;
 
 /// Reads a `.pth` file's state dict onto `device`; `source` names it in errors.
 pub(super) fn load_bytes(bytes: &[u8], device: &Device, source: &Path) -> Result<StateDict> {
