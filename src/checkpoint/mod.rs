@@ -42,7 +42,10 @@
 //! `pickle` can run any code. [`load_pth`] runs its own small interpreter instead, which
 //! knows only the opcodes `torch.save` writes and answers only the few calls a state dict
 //! needs, like PyTorch's `torch.load(weights_only=True)`. It ignores the device a tensor was
-//! saved from (`'cuda:0'`): tensors go to the device you ask for. Anything else (a whole
+//! saved from (`'cuda:0'`): tensors go to the device you ask for. Views load with their
+//! values: a transpose or a slice is copied out of its storage, and an expanded view (stride
+//! 0, PyTorch's `expand`) stays a view, a candle broadcast, so that memory stays in
+//! proportion to the file. Anything else (a whole
 //! pickled `nn.Module`, a `torch.bool` tensor candle cannot hold, a damaged file) is an error
 //! that says what is wrong and how to fix it.
 //!
@@ -55,8 +58,9 @@
 //! floats and `f8e8m0` are not.
 
 // The code, from the bottom up: `pickle.rs` runs (and writes) pickles without running their
-// code; `torch.rs` says what the globals of a torch.save pickle mean; `pth.rs` reads and
-// writes the zip archive; `safetensors.rs` wraps the safetensors crate.
+// code, and knows nothing of torch; `torch.rs` says what the globals of a torch.save pickle
+// mean (it is the interpreter's host); `pth.rs` reads and writes the zip archive;
+// `safetensors.rs` wraps the safetensors crate.
 mod pickle;
 mod pth;
 mod safetensors;
