@@ -235,6 +235,20 @@ pub trait Module {
 
     /// Calls `f(full_name, entry)` for every tensor of this module and its children, in
     /// PyTorch's order: own parameters, own buffers, own plain fields, then each child.
+    ///
+    /// ```
+    /// use understanding_buffers::prelude::*;
+    ///
+    /// let m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false)?;
+    /// let mut plain = Vec::new();
+    /// m.visit(&mut |name, entry| {
+    ///     if entry.kind() == TensorKind::PlainField {
+    ///         plain.push(name.to_string());
+    ///     }
+    /// });
+    /// assert_eq!(plain, ["mask"]);
+    /// # Ok::<(), understanding_buffers::error::Error>(())
+    /// ```
     fn visit(&self, f: &mut dyn FnMut(&str, Entry<'_>)) {
         let all_ok = try_visit(self, "", &mut |name, entry| {
             f(name, entry);
