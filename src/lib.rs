@@ -2,19 +2,19 @@
 //!
 //! PyTorch's module semantics for [candle](https://github.com/huggingface/candle), made for
 //! the Rust port of the "Understanding PyTorch Buffers" lesson of *Build a Large Language
-//! Model (From Scratch)*:
+//! Model (From Scratch)*. Four parts, one folder each:
 //!
-//! - modules whose field types say what each field is — a [`param::Param`] is trained, a
-//!   [`buffer::Buffer`] moves and saves with the module, a plain `Tensor` does neither — and
-//!   `#[derive(Module)]`, which gives a struct the [`module::Module`] trait: `named_parameters`,
+//! - [`core`]: the library. Modules whose field types say what each field is — a
+//!   [`Param`](core::param::Param) is trained, a [`Buffer`](core::buffer::Buffer) moves and
+//!   saves with the module, a plain `Tensor` does neither — and `#[derive(Module)]`, which
+//!   gives a struct the [`Module`](core::module::Module) trait: `named_parameters`,
 //!   `named_buffers`, `state_dict`, `load_state_dict`, `to_device`, `to_dtype`, `train`,
-//!   `eval`;
-//! - [`state_dict::StateDict`]s in PyTorch's order, printed as PyTorch prints them ([`repr`]);
-//! - [`checkpoint`]s in safetensors and PyTorch `.pth` form;
-//! - the two causal-attention modules of the lesson ([`attention`]) and the
-//!   positional-encoding models of lesson 2 ([`positional`]);
-//! - device selection, [`diagnostics`] and gradient reports, [`plots`], and rich notebook
-//!   output ([`display`]).
+//!   `eval`. State dicts in PyTorch's order, layers, devices.
+//! - [`checkpoint`]: state dicts saved and loaded as safetensors and PyTorch `.pth` files.
+//! - [`lesson`]: the lesson's models — the two causal-attention modules, the
+//!   positional-encoding models of lesson 2, the cost of a mask — and its example data.
+//! - [`notebook`]: what a notebook shows — tensors printed as PyTorch prints them, rich
+//!   output, device and gradient reports, the lesson's own code, plots.
 //!
 //! ```
 //! use understanding_buffers::prelude::*;
@@ -32,51 +32,42 @@
 // `#[derive(Module)]` names this crate `::understanding_buffers`, inside it too.
 extern crate self as understanding_buffers;
 
-pub mod attention;
-pub mod buffer;
 pub mod checkpoint;
-pub mod cost;
-pub mod data;
-pub mod device;
-pub mod diagnostics;
-pub mod display;
+pub mod core;
 pub mod error;
-pub mod field;
-pub mod init;
-pub mod layers;
-pub mod lesson_code;
-pub mod module;
-pub mod param;
-pub mod plots;
-pub mod positional;
-pub mod repr;
-pub mod state_dict;
-pub mod text;
+pub mod lesson;
+pub mod notebook;
 
 // The error type is also at the crate root, where Rust users look for it first.
 pub use error::{Error, Result};
 
+// Until the plots rewrite of another branch is merged, src/notebook/plots.rs and
+// tests/plots.rs still name `crate::display` and `understanding_buffers::{display, plots}`.
+#[doc(hidden)]
+pub use notebook::{display, plots};
+
 /// Everything a lesson uses, in one import: `use understanding_buffers::prelude::*;`.
 pub mod prelude {
-    pub use crate::attention::{causal_mask, masked_fill};
-    pub use crate::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
-    pub use crate::buffer::Buffer;
     pub use crate::checkpoint::{self, Checkpoint};
-    pub use crate::data::{example_batch, reference_file, scratch_dir};
-    pub use crate::device::{best_device, device_name, device_summary, same_location};
-    pub use crate::diagnostics::Diagnose;
-    pub use crate::display::{lesson_setup, show_error, Show};
+    pub use crate::core::buffer::Buffer;
+    pub use crate::core::device::{best_device, device_name, device_summary, same_location};
+    pub use crate::core::field::TensorKind;
+    pub use crate::core::layers::{Dropout, Embedding, Linear};
+    pub use crate::core::module::{IncompatibleKeys, Module};
+    pub use crate::core::param::Param;
+    pub use crate::core::state_dict::StateDict;
     pub use crate::error::{Error, Result};
-    pub use crate::field::TensorKind;
-    pub use crate::layers::{Dropout, Embedding, Linear};
-    pub use crate::module::{IncompatibleKeys, Module};
-    pub use crate::param::Param;
-    pub use crate::positional::{
+    pub use crate::lesson::attention::{causal_mask, masked_fill};
+    pub use crate::lesson::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+    pub use crate::lesson::cost;
+    pub use crate::lesson::data::{example_batch, reference_file, scratch_dir};
+    pub use crate::lesson::positional::{
         sinusoidal_table, PositionalEncodingWithBuffer, PositionalEncodingWithNonPersistentBuffer,
         PositionalEncodingWithPlainField,
     };
-    pub use crate::repr::TensorRepr;
-    pub use crate::state_dict::StateDict;
-    pub use crate::{cost, lesson_code, plots};
+    pub use crate::notebook::diagnostics::Diagnose;
+    pub use crate::notebook::display::{lesson_setup, show_error, Show};
+    pub use crate::notebook::repr::TensorRepr;
+    pub use crate::notebook::{lesson_code, plots};
     pub use candle_core::{DType, Device, IndexOp, Tensor};
 }

@@ -9,9 +9,9 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{at, expected, floats, max_abs_diff, reference, text};
-use understanding_buffers::lesson_code::{difference, snippet};
+use understanding_buffers::notebook::lesson_code::{difference, snippet};
+use understanding_buffers::notebook::repr::torch_dtype_name;
 use understanding_buffers::prelude::*;
-use understanding_buffers::repr::torch_dtype_name;
 
 fn without_buffer() -> CausalAttentionWithoutBuffers {
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, SGD};
 use common::reference;
 use proptest::prelude::*;
-use understanding_buffers::field::{Field, FieldMut, FieldRef, TensorKind as Kind};
+use understanding_buffers::core::field::{Field, FieldMut, FieldRef, TensorKind as Kind};
 use understanding_buffers::prelude::*;
 
 #[derive(Clone, Debug, Module)]

@@ -70,7 +70,7 @@ fn a_non_persistent_table_is_recomputed_and_the_embedding_loaded() {
 
 #[test]
 fn the_three_models_differ_in_the_table_field_only() {
-    use understanding_buffers::lesson_code::difference;
+    use understanding_buffers::notebook::lesson_code::difference;
     let changed = |a: &str, b: &str| -> Vec<String> {
         let diff = difference(a, b).unwrap();
         diff.text()
@@ -153,7 +153,7 @@ fn bad_input_says_what_is_wrong() {
 
 #[test]
 fn every_mask_strategy_computes_the_same_attention() {
-    use understanding_buffers::cost::{MaskRun, MaskStrategy};
+    use understanding_buffers::lesson::cost::{MaskRun, MaskStrategy};
     let mut run = MaskRun::new(2, 5, 3, &Device::Cpu).unwrap();
     let outputs: Vec<Vec<f32>> = MaskStrategy::ALL
         .iter()
@@ -170,7 +170,7 @@ fn every_mask_strategy_computes_the_same_attention() {
 
 #[test]
 fn mask_costs() {
-    use understanding_buffers::cost::{forward_time_ms, mask_bytes, MaskStrategy};
+    use understanding_buffers::lesson::cost::{forward_time_ms, mask_bytes, MaskStrategy};
     assert_eq!(mask_bytes(4096, Some(DType::F32)), 64 << 20);
     assert_eq!(mask_bytes(4096, Some(DType::U8)), 16 << 20);
     assert_eq!(mask_bytes(4096, None), 0);

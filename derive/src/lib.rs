@@ -1,5 +1,5 @@
 //! `#[derive(Module)]` for the `understanding-buffers` crate, which re-exports it: use it as
-//! `understanding_buffers::module::Module` (or from the crate's prelude).
+//! `understanding_buffers::core::module::Module` (or from the crate's prelude).
 //!
 //! The derive reads a struct's fields and writes the two lists the `Module` trait asks for,
 //! `fields` and `fields_mut`, from the same declaration, so they cannot disagree. What each
@@ -26,7 +26,7 @@
 //! it writes (as `cargo expand` shows it)
 //!
 //! ```text
-//! impl ::understanding_buffers::module::Module for Scale {
+//! impl ::understanding_buffers::core::module::Module for Scale {
 //!     fn type_name(&self) -> &'static str { "Scale" }
 //!     fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
 //!         vec![
@@ -43,7 +43,7 @@
 //! }
 //! ```
 //!
-//! with every path spelled out from `::understanding_buffers::field`.
+//! with every path spelled out from `::understanding_buffers::core::field`.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -51,7 +51,7 @@ use quote::quote;
 use syn::ext::IdentExt;
 use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Ident, LitBool, LitStr};
 
-/// Implements `understanding_buffers::module::Module` for a struct with named fields.
+/// Implements `understanding_buffers::core::module::Module` for a struct with named fields.
 /// See the crate documentation for the attributes.
 #[proc_macro_derive(Module, attributes(module))]
 pub fn derive_module(input: TokenStream) -> TokenStream {
@@ -93,7 +93,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     }
 
     let krate = quote!(::understanding_buffers);
-    let field = quote!(#krate::field);
+    let field = quote!(#krate::core::field);
     let reads = entries.iter().map(|e| {
         let (ident, name) = (&e.ident, &e.name);
         if e.persistent {
@@ -110,7 +110,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let type_name = ty.unraw().to_string();
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
-        impl #impl_generics #krate::module::Module for #ty #ty_generics #where_clause {
+        impl #impl_generics #krate::core::module::Module for #ty #ty_generics #where_clause {
             fn type_name(&self) -> &'static str {
                 #type_name
             }

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
-//! use understanding_buffers::{checkpoint, state_dict::StateDict};
+//! use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 //!
 //! let mut sd = StateDict::new();
 //! sd.insert("mask", Tensor::new(&[[0f32, 2.], [0., 0.]], &Device::Cpu)?);
@@ -73,9 +73,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 
+use crate::core::module::{IncompatibleKeys, Module};
+use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
-use crate::module::{IncompatibleKeys, Module};
-use crate::state_dict::StateDict;
 
 /// Saving and loading a whole module, for every [`Module`] (the prelude imports it).
 ///
@@ -115,7 +115,7 @@ const IN_MEMORY: &str = "<bytes>";
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{checkpoint, state_dict::StateDict};
+/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("w", Tensor::ones((2, 3), candle_core::DType::F32, &Device::Cpu)?);
@@ -162,7 +162,7 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{checkpoint, state_dict::StateDict};
+/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("pe", Tensor::zeros((4, 8), DType::F32, &Device::Cpu)?);
@@ -212,7 +212,7 @@ pub fn load_safetensors_bytes(bytes: &[u8], device: &Device) -> Result<StateDict
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{checkpoint, state_dict::StateDict};
+/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("b", Tensor::new(&[1f32, 2.], &Device::Cpu)?);

@@ -21,8 +21,8 @@ use super::torch::{
     InCandle, StorageRef, TensorRef, TorchDType, TorchGlobals, TorchObject, TorchValue,
 };
 use super::{tensor_from_le_bytes, tensor_to_le_bytes, write_atomically};
+use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
-use crate::state_dict::StateDict;
 
 /// Reads a `.pth` file's state dict onto `device`; `source` names it in errors.
 pub(super) fn load_bytes(bytes: &[u8], device: &Device, source: &Path) -> Result<StateDict> {

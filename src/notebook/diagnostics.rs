@@ -7,12 +7,12 @@ use std::fmt;
 
 use candle_core::{DType, Tensor};
 
-use crate::device::device_name;
-use crate::display::{html_escape, Show};
+use crate::core::device::device_name;
+use crate::core::field::TensorKind;
+use crate::core::module::{Entry, Module};
 use crate::error::{Error, Result};
-use crate::field::TensorKind;
-use crate::module::{Entry, Module};
-use crate::text::{dtype_name, kind_name, shape_text, words};
+use crate::notebook::display::{html_escape, Show};
+use crate::notebook::text::{dtype_name, kind_name, shape_text, words};
 
 /// The reports of this module, for every [`Module`] (the prelude imports it).
 ///

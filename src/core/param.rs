@@ -19,7 +19,7 @@ use crate::error::Result;
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::param::Param;
+/// use understanding_buffers::core::param::Param;
 ///
 /// let weight = Param::new(Tensor::new(&[[1f32, 2.], [3., 4.]], &Device::Cpu)?)?;
 /// assert_eq!(weight.dims(), [2, 2]);

@@ -3,10 +3,10 @@
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use understanding_buffers::buffer::Buffer;
-//! use understanding_buffers::layers::Linear;
-//! use understanding_buffers::module::Module;
-//! use understanding_buffers::param::Param;
+//! use understanding_buffers::core::buffer::Buffer;
+//! use understanding_buffers::core::layers::Linear;
+//! use understanding_buffers::core::module::Module;
+//! use understanding_buffers::core::param::Param;
 //!
 //! #[derive(Module)]
 //! struct Scaled {
@@ -43,7 +43,7 @@
 //! not know (mark it `#[module(skip)]`),
 //!
 //! ```compile_fail
-//! # use understanding_buffers::module::Module;
+//! # use understanding_buffers::core::module::Module;
 //! #[derive(Module)]
 //! struct Tokens {
 //!     vocabulary: Vec<String>, // neither a tensor, a module nor configuration
@@ -53,7 +53,7 @@
 //! `persistent = false` on something that is not a buffer,
 //!
 //! ```compile_fail
-//! # use understanding_buffers::module::Module;
+//! # use understanding_buffers::core::module::Module;
 //! #[derive(Module)]
 //! struct Plain {
 //!     #[module(persistent = false)]
@@ -64,7 +64,7 @@
 //! two fields under one name, and attributes it does not know:
 //!
 //! ```compile_fail
-//! # use understanding_buffers::{module::Module, param::Param};
+//! # use understanding_buffers::{core::module::Module, core::param::Param};
 //! #[derive(Module)]
 //! struct Twice {
 //!     #[module(rename = "w")]
@@ -74,7 +74,7 @@
 //! ```
 //!
 //! ```compile_fail
-//! # use understanding_buffers::{module::Module, param::Param};
+//! # use understanding_buffers::{core::module::Module, core::param::Param};
 //! #[derive(Module)]
 //! struct Unknown {
 //!     #[module(persistant = false)]
@@ -87,12 +87,12 @@ use std::fmt;
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use crate::buffer::Buffer;
-use crate::device::same_location;
+use crate::core::buffer::Buffer;
+use crate::core::device::same_location;
+use crate::core::field::{FieldMut, FieldRef, TensorKind};
+use crate::core::param::Param;
+use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
-use crate::field::{FieldMut, FieldRef, TensorKind};
-use crate::param::Param;
-use crate::state_dict::StateDict;
 
 /// `#[derive(Module)]`: implements [`Module`](trait@Module) from a struct's fields (see the
 /// [module docs](self) and the `understanding-buffers-derive` crate).
@@ -185,10 +185,10 @@ impl<'a> Entry<'a> {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::buffer::Buffer;
-/// use understanding_buffers::field::{Field, FieldMut, FieldRef};
-/// use understanding_buffers::module::Module;
-/// use understanding_buffers::param::Param;
+/// use understanding_buffers::core::buffer::Buffer;
+/// use understanding_buffers::core::field::{Field, FieldMut, FieldRef};
+/// use understanding_buffers::core::module::Module;
+/// use understanding_buffers::core::param::Param;
 ///
 /// struct Scale {
 ///     weight: Param,

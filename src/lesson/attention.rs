@@ -18,16 +18,16 @@
 
 use candle_core::{Device, IndexOp, Tensor, D};
 
-use crate::buffer::Buffer;
+use crate::core::buffer::Buffer;
+use crate::core::layers::{Dropout, Linear};
+use crate::core::module::Module;
 use crate::error::{Error, Result};
-use crate::layers::{Dropout, Linear};
-use crate::module::Module;
 
 /// The causal mask of `context_length` tokens: `triu(ones(T, T), diagonal=1)`, f32 on the
 /// CPU. A 1 at `[i, j]` hides token `j` from token `i` (`j > i`: the future).
 ///
 /// ```
-/// let mask = understanding_buffers::attention::causal_mask(3)?;
+/// let mask = understanding_buffers::lesson::attention::causal_mask(3)?;
 /// assert_eq!(mask.to_vec2::<f32>()?, [[0., 1., 1.], [0., 0., 1.], [0., 0., 0.]]);
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
@@ -49,7 +49,7 @@ pub fn causal_mask(context_length: usize) -> Result<Tensor> {
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::attention::{causal_mask, masked_fill};
+/// use understanding_buffers::lesson::attention::{causal_mask, masked_fill};
 ///
 /// let scores = Tensor::new(&[[[1f32, 2.], [3., 4.]]], &Device::Cpu)?;
 /// let filled = masked_fill(&scores, &causal_mask(4)?, f32::NEG_INFINITY)?;

@@ -11,7 +11,7 @@ use crate::error::Result;
 /// embeddings, stacked twice into a batch of shape `(2, 6, 3)` on `device`.
 ///
 /// ```
-/// let batch = understanding_buffers::data::example_batch(&candle_core::Device::Cpu)?;
+/// let batch = understanding_buffers::lesson::data::example_batch(&candle_core::Device::Cpu)?;
 /// assert_eq!(batch.dims(), &[2, 6, 3]);
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
@@ -54,7 +54,7 @@ fn candidates(name: &str) -> Vec<PathBuf> {
 /// "file not found" error naming the path.
 ///
 /// ```
-/// let path = understanding_buffers::data::reference_file("seed123_with_buffer.safetensors");
+/// let path = understanding_buffers::lesson::data::reference_file("seed123_with_buffer.safetensors");
 /// assert!(path.exists());
 /// ```
 pub fn reference_file(name: &str) -> PathBuf {

@@ -2,11 +2,14 @@
 //! crate's sources when it is compiled, so what a learner reads is the code that runs:
 //! there is no second copy to drift.
 
-use crate::display::Show;
 use crate::error::{Error, Result};
+use crate::notebook::display::Show;
 
 /// The files snippets are cut from, each between `// lesson: NAME` and `// lesson: end`.
-const SOURCES: &[&str] = &[include_str!("attention.rs"), include_str!("positional.rs")];
+const SOURCES: &[&str] = &[
+    include_str!("../lesson/attention.rs"),
+    include_str!("../lesson/positional.rs"),
+];
 
 /// A piece of Rust source (or a diff of two), shown as a highlighted code block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +40,7 @@ impl Show for Code {
 /// The names of every snippet, in source order.
 ///
 /// ```
-/// let names = understanding_buffers::lesson_code::snippet_names();
+/// let names = understanding_buffers::notebook::lesson_code::snippet_names();
 /// assert_eq!(&names[..2], ["CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer"]);
 /// ```
 pub fn snippet_names() -> Vec<&'static str> {
@@ -52,7 +55,7 @@ pub fn snippet_names() -> Vec<&'static str> {
 /// The snippet of the crate's source between `// lesson: NAME` and `// lesson: end`.
 ///
 /// ```
-/// let code = understanding_buffers::lesson_code::snippet("CausalAttentionWithBuffer")?;
+/// let code = understanding_buffers::notebook::lesson_code::snippet("CausalAttentionWithBuffer")?;
 /// assert!(code.text().contains("pub mask: Buffer,"));
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
@@ -80,7 +83,7 @@ pub fn snippet(name: &str) -> Result<Code> {
 /// remains.
 ///
 /// ```
-/// use understanding_buffers::lesson_code::difference;
+/// use understanding_buffers::notebook::lesson_code::difference;
 /// let diff = difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?;
 /// let changed: Vec<&str> = diff.text().lines().filter(|l| l.starts_with(['-', '+'])).collect();
 /// assert_eq!(changed.len(), 4); // the two file headers, and the mask field

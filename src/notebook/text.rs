@@ -3,7 +3,7 @@
 
 use candle_core::DType;
 
-use crate::field::TensorKind;
+use crate::core::field::TensorKind;
 
 /// The words of the reports.
 #[derive(Debug)]
@@ -80,7 +80,7 @@ pub fn words() -> &'static Words {
 /// The name of a kind: `parameter`, `buffer`, `buffer (non-persistent)`, `plain field`.
 ///
 /// ```
-/// use understanding_buffers::{field::TensorKind, text::kind_name};
+/// use understanding_buffers::{core::field::TensorKind, notebook::text::kind_name};
 /// assert_eq!(kind_name(TensorKind::PlainField), "plain field");
 /// ```
 pub fn kind_name(kind: TensorKind) -> &'static str {

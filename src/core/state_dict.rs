@@ -7,11 +7,11 @@ use crate::error::Result;
 /// A module's saved state: `(name, tensor)` pairs in PyTorch's order (own parameters, own
 /// persistent buffers, then each child's entries under `child.` names).
 ///
-/// Printing it gives PyTorch's `OrderedDict([...])` text (see [`crate::repr`]):
+/// Printing it gives PyTorch's `OrderedDict([...])` text (see [`crate::notebook::repr`]):
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::state_dict::StateDict;
+/// use understanding_buffers::core::state_dict::StateDict;
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("mask", Tensor::new(&[[0f32, 1.], [0., 0.]], &Device::Cpu)?);

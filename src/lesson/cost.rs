@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::attention::{causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+use crate::core::module::Module;
 use crate::error::{Error, Result};
-use crate::module::Module;
+use crate::lesson::attention::{
+    causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers,
+};
 
 /// How the forward pass gets its mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +46,7 @@ impl MaskStrategy {
 ///
 /// ```
 /// use candle_core::Device;
-/// use understanding_buffers::cost::{MaskRun, MaskStrategy};
+/// use understanding_buffers::lesson::cost::{MaskRun, MaskStrategy};
 ///
 /// let mut run = MaskRun::new(1, 8, 4, &Device::Cpu)?;
 /// let buffered = run.forward(MaskStrategy::BufferOnDevice)?;
@@ -104,7 +106,7 @@ impl MaskRun {
 /// after two warm-up calls ([`MaskRun`]).
 ///
 /// ```
-/// use understanding_buffers::cost::{forward_time_ms, MaskStrategy};
+/// use understanding_buffers::lesson::cost::{forward_time_ms, MaskStrategy};
 /// let ms = forward_time_ms(MaskStrategy::BufferOnDevice, 1, 8, 4, 3, &candle_core::Device::Cpu)?;
 /// assert!(ms > 0.0);
 /// assert!(forward_time_ms(MaskStrategy::BufferOnDevice, 1, 8, 4, 0, &candle_core::Device::Cpu).is_err());
@@ -150,7 +152,7 @@ fn causal_mask_on(n: usize, device: &Device) -> Result<Tensor> {
 ///
 /// ```
 /// use candle_core::DType;
-/// use understanding_buffers::cost::mask_bytes;
+/// use understanding_buffers::lesson::cost::mask_bytes;
 /// assert_eq!(mask_bytes(1024, Some(DType::F32)), 4 * 1024 * 1024);
 /// assert_eq!(mask_bytes(1024, Some(DType::U8)), 1024 * 1024);
 /// assert_eq!(mask_bytes(1024, None), 0);

@@ -6,11 +6,11 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Module as _;
 
+use crate::core::field::{FieldMut, FieldRef};
+use crate::core::init::seeded_normal;
+use crate::core::module::Module;
+use crate::core::param::Param;
 use crate::error::{Error, Result};
-use crate::field::{FieldMut, FieldRef};
-use crate::init::seeded_normal;
-use crate::module::Module;
-use crate::param::Param;
 
 /// `y = x Wᵀ + b` with `W` of shape `(d_out, d_in)`, like PyTorch's `nn.Linear`: parameters
 /// `weight` and, with `bias`, `bias`. Initialised uniformly in `±1/√d_in` (PyTorch's range;
@@ -18,7 +18,7 @@ use crate::param::Param;
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{layers::Linear, module::Module};
+/// use understanding_buffers::{core::layers::Linear, core::module::Module};
 ///
 /// let linear = Linear::new(3, 2, false)?;
 /// let y = linear.forward(&Tensor::ones((4, 3), DType::F32, &Device::Cpu)?)?;
@@ -77,7 +77,7 @@ impl Linear {
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::layers::Embedding;
+/// use understanding_buffers::core::layers::Embedding;
 ///
 /// let embedding = Embedding::new(10, 4, 7)?;
 /// let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu)?;
@@ -143,7 +143,7 @@ impl Embedding {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{layers::Dropout, module::Module};
+/// use understanding_buffers::{core::layers::Dropout, core::module::Module};
 ///
 /// let mut dropout = Dropout::new(0.5)?;
 /// let x = Tensor::ones((4, 4), DType::F32, &Device::Cpu)?;

@@ -15,9 +15,9 @@
 
 use candle_core::Tensor;
 
-use crate::buffer::Buffer;
-use crate::module::Module;
-use crate::param::Param;
+use crate::core::buffer::Buffer;
+use crate::core::module::Module;
+use crate::core::param::Param;
 
 /// What a tensor is to the module that holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

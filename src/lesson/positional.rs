@@ -14,15 +14,15 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::buffer::Buffer;
+use crate::core::buffer::Buffer;
+use crate::core::layers::Embedding;
+use crate::core::module::Module;
 use crate::error::{Error, Result};
-use crate::layers::Embedding;
-use crate::module::Module;
 
 /// The sinusoidal positional-encoding table, shape `(max_len, d_model)`, f32 on the CPU.
 ///
 /// ```
-/// let pe = understanding_buffers::positional::sinusoidal_table(4, 6)?;
+/// let pe = understanding_buffers::lesson::positional::sinusoidal_table(4, 6)?;
 /// assert_eq!(pe.dims(), &[4, 6]);
 /// let row0 = pe.get(0)?.to_vec1::<f32>()?;
 /// assert_eq!(row0, [0., 1., 0., 1., 0., 1.]); // sin(0) = 0, cos(0) = 1
@@ -68,7 +68,7 @@ fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{module::Module, positional::PositionalEncodingWithBuffer};
+/// use understanding_buffers::{core::module::Module, lesson::positional::PositionalEncodingWithBuffer};
 ///
 /// let mut model = PositionalEncodingWithBuffer::new(100, 16, 50, 0)?;
 /// assert_eq!(model.state_dict().keys().collect::<Vec<_>>(), ["pe", "embedding.weight"]);
