@@ -345,6 +345,42 @@ fn a_load_writes_into_the_parameters_an_optimizer_already_holds() {
 }
 
 #[test]
+fn a_load_copies_transposed_and_expanded_values_into_the_parameters() {
+    let mut linear = Linear::new(3, 2, true).unwrap();
+    let weight_id = linear.weight.id();
+    let cpu = &Device::Cpu;
+    let mut state = StateDict::new();
+    // A (3, 2) tensor read as its (2, 3) transpose, and a row expanded to two (stride 0).
+    let base = Tensor::new(&[[1f32, 4.], [2., 5.], [3., 6.]], cpu).unwrap();
+    state.insert("weight", base.t().unwrap());
+    state.insert(
+        "bias",
+        Tensor::new(&[7f32], cpu).unwrap().broadcast_as(2).unwrap(),
+    );
+    linear.load_state_dict(&state, true).unwrap();
+    assert_eq!(linear.weight.id(), weight_id);
+    assert_eq!(
+        linear.weight.to_vec2::<f32>().unwrap(),
+        [[1., 2., 3.], [4., 5., 6.]]
+    );
+    assert_eq!(
+        linear.bias.as_ref().unwrap().to_vec1::<f32>().unwrap(),
+        [7., 7.]
+    );
+    // A module's own state dict loads into it as a no-op.
+    linear.load_state_dict(&linear.state_dict(), true).unwrap();
+    assert_eq!(linear.weight.to_vec2::<f32>().unwrap()[1], [4., 5., 6.]);
+    // A value computed from the parameter itself (here its transpose, sharing its storage).
+    let mut square = Linear::new(2, 2, false).unwrap();
+    let w = square.weight.to_vec2::<f32>().unwrap();
+    let mut state = StateDict::new();
+    state.insert("weight", square.weight.t().unwrap());
+    square.load_state_dict(&state, true).unwrap();
+    let t = square.weight.to_vec2::<f32>().unwrap();
+    assert_eq!(t, [[w[0][0], w[1][0]], [w[0][1], w[1][1]]]);
+}
+
+#[test]
 fn an_optimizer_built_before_a_cast_keeps_the_old_variables() {
     // Documented on Module::to_dtype and to_device: moved or cast parameters are new
     // variables, so an optimizer must be built afterwards.
