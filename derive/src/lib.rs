@@ -46,9 +46,11 @@
 //! with every path spelled out from `::understanding_buffers::core::field`.
 
 use proc_macro::TokenStream;
+use proc_macro2::Span;
 use proc_macro2::TokenStream as TokenStream2;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Ident, LitBool, LitStr};
 
 /// Implements `understanding_buffers::core::module::Module` for a struct with named fields.
@@ -66,6 +68,8 @@ struct Entry {
     ident: Ident,
     name: String,
     persistent: bool,
+    /// The field's type, where a type error (not a field type, not a buffer) points.
+    ty: Span,
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
@@ -80,7 +84,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let mut entries: Vec<Entry> = Vec::new();
     for field in fields {
         let ident = field.ident.clone().ok_or_else(|| not_a_struct(input))?;
-        if let Some(entry) = entry(ident, &field.attrs)? {
+        if let Some(entry) = entry(ident, field.ty.span(), &field.attrs)? {
             if let Some(other) = entries.iter().find(|e| e.name == entry.name) {
                 let message = format!(
                     "fields `{}` and `{}` are both named {:?}; give one another #[module(rename = \"...\")]",
@@ -97,14 +101,14 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let reads = entries.iter().map(|e| {
         let (ident, name) = (&e.ident, &e.name);
         if e.persistent {
-            quote!((#name, #field::Field::field(&self.#ident)))
+            quote_spanned!(e.ty=> (#name, #field::Field::field(&self.#ident)))
         } else {
-            quote!((#name, #field::non_persistent(&self.#ident)))
+            quote_spanned!(e.ty=> (#name, #field::non_persistent(&self.#ident)))
         }
     });
     let writes = entries.iter().map(|e| {
         let (ident, name) = (&e.ident, &e.name);
-        quote!((#name, #field::Field::field_mut(&mut self.#ident)))
+        quote_spanned!(e.ty=> (#name, #field::Field::field_mut(&mut self.#ident)))
     });
     let ty = &input.ident;
     let type_name = ty.unraw().to_string();
@@ -125,7 +129,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 }
 
 /// The walk's view of one field, or `None` for `#[module(skip)]`.
-fn entry(ident: Ident, attrs: &[syn::Attribute]) -> syn::Result<Option<Entry>> {
+fn entry(ident: Ident, ty: Span, attrs: &[syn::Attribute]) -> syn::Result<Option<Entry>> {
     let mut name = ident.unraw().to_string();
     let mut persistent = true;
     let mut skip = false;
@@ -156,6 +160,7 @@ fn entry(ident: Ident, attrs: &[syn::Attribute]) -> syn::Result<Option<Entry>> {
         ident,
         name,
         persistent,
+        ty,
     }))
 }
 
