@@ -21,10 +21,10 @@
 //!   in evaluation mode, exactly as the lessons run them.
 //! - `variants`: prototypes of faster forward passes with the same weights, each checked
 //!   against the crate's output (max |difference| printed), so that a change to
-//!   `src/attention.rs` can be judged by its numbers before it is made.
+//!   `src/lesson/attention.rs` can be judged by its numbers before it is made.
 //! - `breakdown`: each step of the crate's forward pass timed alone (projections, scores,
 //!   mask, scale, softmax, weights @ values), with the alternatives the prototypes use.
-//! - `strategies`: lesson 2's comparison through `understanding_buffers::cost` (mask as a
+//! - `strategies`: lesson 2's comparison through `understanding_buffers::lesson::cost` (mask as a
 //!   buffer on the device, rebuilt every call, copied from the CPU every call).
 //! - `memory`: bytes a mask buffer takes as the context grows (f32, u8, none).
 //!
@@ -37,9 +37,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
-use understanding_buffers::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
-use understanding_buffers::cost::{forward_time_ms, mask_bytes, MaskStrategy};
-use understanding_buffers::Module;
+use understanding_buffers::core::module::Module;
+use understanding_buffers::lesson::attention::{
+    CausalAttentionWithBuffer, CausalAttentionWithoutBuffers,
+};
+use understanding_buffers::lesson::cost::{forward_time_ms, mask_bytes, MaskStrategy};
 
 type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// One timed case: a closure returning the forward pass's output.
@@ -868,7 +870,7 @@ fn strategy_name(s: MaskStrategy) -> &'static str {
 }
 
 fn section_strategies(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()> {
-    println!("\n## why a buffer: how the forward pass gets its mask (understanding_buffers::cost), f32, {}", o.device_name);
+    println!("\n## why a buffer: how the forward pass gets its mask (understanding_buffers::lesson::cost), f32, {}", o.device_name);
     for &i in &o.sizes {
         let (b, t, d, _) = SIZES[i];
         for s in MaskStrategy::ALL {
@@ -898,7 +900,8 @@ fn section_memory(o: &Options, out: &mut Vec<serde_json::Value>) -> BoxResult<()
         let f32_bytes = mask_bytes(ctx, Some(DType::F32));
         let u8_bytes = mask_bytes(ctx, Some(DType::U8));
         if ctx <= 4096 {
-            let m = understanding_buffers::attention::causal_mask(ctx)?.to_device(&o.device)?;
+            let m =
+                understanding_buffers::lesson::attention::causal_mask(ctx)?.to_device(&o.device)?;
             let measured = m.elem_count() * m.dtype().size_in_bytes();
             let measured_u8 = m.ne(0f32)?.elem_count() * DType::U8.size_in_bytes();
             if measured != f32_bytes || measured_u8 != u8_bytes {

@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ca_without_buffer.diagnostics().show();
 
     // cell 8
-    println!("W_query.weight device: {}", device_name(ca_without_buffer.parameter("W_query.weight")?.device()));
+    println!("W_query.weight device: {}", device_name(ca_without_buffer.w_query.weight.device()));
     println!("mask device:           {}", device_name(ca_without_buffer.mask.device()));
     match ca_without_buffer.check_devices() {
         Ok(()) => println!("every tensor is on {}", device_name(&ca_without_buffer.device())),
@@ -72,8 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ca_with_buffer.load(reference_file("seed123_with_buffer.safetensors"), true)?;
     ca_with_buffer.to_device(&device)?;
 
-    println!("W_query.weight device: {}", device_name(ca_with_buffer.parameter("W_query.weight")?.device()));
-    println!("mask device:           {}", device_name(ca_with_buffer.buffer("mask")?.device()));
+    println!("W_query.weight device: {}", device_name(ca_with_buffer.w_query.weight.device()));
+    println!("mask device:           {}", device_name(ca_with_buffer.mask.device()));
     let context_vecs = ca_with_buffer.forward(&batch_on_device)?;
     println!("{}", TensorRepr(&context_vecs));
 
@@ -81,25 +81,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ca_with_buffer.diagnostics().show();
 
     // cell 14
-    println!("{}", ca_with_buffer.state_dict());
+    let loss = ca_with_buffer.forward(&batch_on_device)?.sum_all()?;
+    ca_with_buffer.gradients(&loss)?.show();
 
     // cell 15
-    println!("{}", ca_without_buffer.state_dict());
+    println!("{}", ca_with_buffer.state_dict());
 
     // cell 16
-    let mask2 = (ca_with_buffer.buffer("mask")? * 2.0)?; // the mask holds only 0s and 1s
-    ca_with_buffer.set_buffer("mask", mask2)?;
-    println!("{}", TensorRepr(&ca_with_buffer.buffer("mask")?));
+    println!("{}", ca_without_buffer.state_dict());
 
     // cell 17
+    ca_with_buffer.mask = Buffer::new((ca_with_buffer.mask.as_tensor() * 2.0)?); // the mask holds only 0s and 1s
+    println!("{}", TensorRepr(&ca_with_buffer.mask));
+
+    // cell 18
     let dir = scratch_dir()?;
     ca_with_buffer.save(dir.join("model.pth"))?;
 
     let mut new_ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     new_ca_with_buffer.load(dir.join("model.pth"), true)?;
-    println!("{}", TensorRepr(&new_ca_with_buffer.buffer("mask")?));
+    println!("{}", TensorRepr(&new_ca_with_buffer.mask));
 
-    // cell 18
+    // cell 19
     ca_without_buffer.mask = (&ca_without_buffer.mask * 2.0)?;
     ca_without_buffer.save(dir.join("model.pth"))?;
 
@@ -107,39 +110,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     new_ca_without_buffer.load(dir.join("model.pth"), true)?;
     println!("{}", TensorRepr(&new_ca_without_buffer.mask));
 
-    // cell 19
+    // cell 20
     match new_ca_with_buffer.load_state_dict(&ca_without_buffer.state_dict(), true) {
         Ok(keys) => println!("{keys}"),
         Err(err) => show_error(&err),
     };
 
-    // cell 20
+    // cell 21
     let mut lenient = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     println!("{}", lenient.load_state_dict(&ca_without_buffer.state_dict(), false)?);
 
-    // cell 21
+    // cell 22
     let from_pytorch = checkpoint::load(reference_file("model_with_buffer_mask2.pth"), &Device::Cpu)?;
     println!("{:?}", from_pytorch.keys().collect::<Vec<_>>());
 
     let mut from_torch_model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     from_torch_model.load_state_dict(&from_pytorch, true)?;
-    println!("{}", TensorRepr(&from_torch_model.buffer("mask")?));
+    println!("{}", TensorRepr(&from_torch_model.mask));
 
-    // cell 22
+    // cell 23
     new_ca_with_buffer.save(dir.join("model_for_pytorch.pth"))?;
     new_ca_with_buffer.save(dir.join("model_for_pytorch.safetensors"))?;
     let back = checkpoint::load(dir.join("model_for_pytorch.safetensors"), &Device::Cpu)?;
     println!("{} tensors, {} bytes of data", back.len(), back.size_in_bytes());
 
-    // cell 23
+    // cell 24
     plots::heatmap(&causal_mask(context_length)?, "Causal mask before the round trip / 往返前的因果掩码",
                    "key position / 键的位置", "query position / 查询的位置")?.show();
 
-    // cell 24
-    plots::heatmap(&new_ca_with_buffer.buffer("mask")?, "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
+    // cell 25
+    plots::heatmap(&new_ca_with_buffer.mask, "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
                    "key position / 键的位置", "query position / 查询的位置")?.show();
 
-    // cell 25
+    // cell 26
     let weights = ca_with_buffer.attention_weights(&batch_on_device)?.get(0)?;
     plots::heatmap(&weights, "Attention weights: the causal triangle / 注意力权重：因果三角形",
                    "key position / 键的位置", "query position / 查询的位置")?.show();

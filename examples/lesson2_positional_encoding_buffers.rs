@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                    "dimension / 维度", "position / 位置")?.show();
 
     // cell 6
-    let mut model = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0)?;
+    let mut model = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
     for (name, parameter) in model.named_parameters() {
         println!("parameter  {name}: {:?}", parameter.dims());
     }
@@ -46,52 +46,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = model.forward(&ids)?;
     println!("output shape: {:?}", out.dims());
 
-    let by_hand = (model.parameter("embedding.weight")?.index_select(&ids.flatten_all()?, 0)?
-        + model.buffer("pe")?.narrow(0, 0, 5)?)?;
+    let by_hand = (model.embedding.weight.index_select(&ids.flatten_all()?, 0)? + model.pe.narrow(0, 0, 5)?)?;
     let difference = (out.squeeze(0)? - by_hand)?.abs()?.max_all()?.to_scalar::<f32>()?;
     println!("largest difference from embedding[ids] + pe[:5]: {difference}");
 
     // cell 8
     model.to_dtype(DType::BF16)?;
-    println!("embedding.weight: {:?}", model.parameter("embedding.weight")?.dtype());
-    println!("pe:               {:?}", model.buffer("pe")?.dtype());
+    println!("embedding.weight: {:?}", model.embedding.weight.dtype());
+    println!("pe:               {:?}", model.pe.dtype());
     println!("output:           {:?}", model.forward(&ids)?.dtype());
 
     // cell 9
-    let mut plain = PositionalEncodingModel::new(1000, 16, 50, TableStorage::PlainField, 0)?;
+    lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();
+
+    // cell 10
+    let mut plain = PositionalEncodingWithPlainField::new(1000, 16, 50, 0)?;
     plain.to_dtype(DType::BF16)?;
     plain.diagnostics().show();
 
-    // cell 10
+    // cell 11
     match plain.forward(&ids) {
         Ok(out) => println!("{:?}", out.dtype()),
         Err(err) => show_error(&err),
     };
 
-    // cell 11
+    // cell 12
+    #[derive(Module)]
     struct Tagged {
-        registry: Registry,
+        weight: Param,
+        causal_u8: Buffer,
+        steps: Buffer,
     }
 
-    impl Module for Tagged {
-        fn type_name(&self) -> &'static str { "Tagged" }
-        fn registry(&self) -> &Registry { &self.registry }
-        fn registry_mut(&mut self) -> &mut Registry { &mut self.registry }
-    }
-
-    let mut registry = Registry::new();
-    registry.register_parameter("weight", Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?;
-    registry.register_buffer("causal_u8", causal_mask(4)?.to_dtype(DType::U8)?, true)?;
-    registry.register_buffer("steps", Tensor::new(&[0i64], &Device::Cpu)?, true)?;
-    let mut tagged = Tagged { registry };
+    let mut tagged = Tagged {
+        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+        causal_u8: Buffer::new(causal_mask(4)?.to_dtype(DType::U8)?),
+        steps: Buffer::new(Tensor::new(&[0i64], &Device::Cpu)?),
+    };
     tagged.to_dtype(DType::F16)?;
     tagged.diagnostics().show();
 
-    // cell 12
-    let persistent = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0)?;
-    let non_persistent = PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 0)?;
+    // cell 13
+    lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithNonPersistentBuffer")?.show();
+
+    // cell 14
+    let persistent = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
+    let non_persistent = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 0)?;
     let dir = scratch_dir()?;
-    for (label, m) in [("persistent", &persistent), ("non-persistent", &non_persistent)] {
+    let models: [(&str, &dyn Module); 2] = [("persistent", &persistent), ("non-persistent", &non_persistent)];
+    for (label, m) in models {
         let path = dir.join(format!("pe_{label}.safetensors"));
         m.save(&path)?;
         let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
@@ -99,32 +102,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("the table itself: 50 × 16 f32 values = {} bytes", 50 * 16 * 4);
 
-    // cell 13
-    let mut restored = PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 1)?;
+    // cell 15
+    let mut restored = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 1)?;
     restored.load(dir.join("pe_non-persistent.safetensors"), true)?;
-    let same_embedding = restored.parameter("embedding.weight")?.to_vec2::<f32>()?
-        == non_persistent.parameter("embedding.weight")?.to_vec2::<f32>()?;
-    let table_recomputed = restored.buffer("pe")?.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
+    let same_embedding = restored.embedding.weight.to_vec2::<f32>()? == non_persistent.embedding.weight.to_vec2::<f32>()?;
+    let table_recomputed = restored.pe.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
     println!("embedding loaded from the file: {same_embedding}");
     println!("pe recomputed by the constructor: {table_recomputed}");
 
-    // cell 14
-    let mut registry = Registry::new();
-    registry.register_buffer("projection", Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?, true)?;
-    let random = Tagged { registry };
+    // cell 16
+    #[derive(Module)]
+    struct RandomProjection {
+        projection: Buffer,
+    }
+
+    let random = RandomProjection { projection: Buffer::new(Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?) };
     random.save(dir.join("random_buffer.pth"))?;
 
-    let mut registry = Registry::new();
-    registry.register_buffer("projection", Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?, true)?;
-    let mut reloaded = Tagged { registry };
+    let mut reloaded = RandomProjection { projection: Buffer::new(Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?) };
     reloaded.load(dir.join("random_buffer.pth"), true)?;
 
     fn bits(t: &Tensor) -> Result<Vec<u32>> {
         Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
     }
-    println!("identical bit for bit: {}", bits(&random.buffer("projection")?)? == bits(&reloaded.buffer("projection")?)?);
+    println!("identical bit for bit: {}", bits(&random.projection)? == bits(&reloaded.projection)?);
 
-    // cell 15
+    // cell 17
     let device = best_device();
     let mut timings = Vec::new();
     for strategy in cost::MaskStrategy::ALL {
@@ -135,7 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     plots::bar_chart(&timings, &format!("One forward pass on {} / 一次前向传播的耗时", device_name(&device)),
                      "milliseconds / 毫秒")?.show();
 
-    // cell 16
+    // cell 18
     let contexts = [1024usize, 4096, 16384, 32768];
     fn mib(bytes: usize) -> f64 {
         bytes as f64 / (1024.0 * 1024.0)

@@ -67,17 +67,19 @@ PyTorch 模块拥有两类张量。**参数**（parameter）参与训练，由�
         en="""
 ## 2. Causal attention without buffers
 
-Here is the module as the crate defines it. The mask, `triu(ones(T, T), diagonal=1)`, is a
-plain field of the struct: nothing tells the module that this tensor is part of it. The
-query, key and value projections are child modules (`W_query`, `W_key`, `W_value`), whose
-weights are parameters.
+Here is the module as the crate defines it. `#[derive(Module)]` gives the struct PyTorch's module
+operations, and each field's type says what the field is. The query, key and value projections
+are child modules (`#[module(rename = ...)]` gives them PyTorch's names `W_query`, `W_key`,
+`W_value`), whose weights are parameters (`Param`). The mask, `triu(ones(T, T), diagonal=1)`, is
+a plain `Tensor` field: the module can list it, but nothing moves, casts or saves it.
 """,
         zh="""
 ## 2. 不用缓冲区的因果注意力
 
-下面是 crate 中这个模块的定义。掩码 `triu(ones(T, T), diagonal=1)` 只是结构体里的一个普通字段，
-模块并不知道这个张量属于自己。查询、键、值三个投影是子模块（`W_query`、`W_key`、`W_value`），
-它们的权重是参数。
+下面是 crate 中这个模块的定义。`#[derive(Module)]` 让这个结构体具备 PyTorch 模块的各种操作，
+每个字段的类型说明了它是什么。查询、键、值三个投影是子模块（`#[module(rename = ...)]` 给它们取了 PyTorch 的名字
+`W_query`、`W_key`、`W_value`），它们的权重是参数（`Param`）。掩码 `triu(ones(T, T), diagonal=1)` 是一个普通的
+`Tensor` 字段：模块能列出它，但不会搬动、转换或保存它。
 """,
     ),
     code('lesson_code::snippet("CausalAttentionWithoutBuffers")?.show();'),
@@ -183,14 +185,14 @@ match ca_without_buffer.forward(&batch_on_device) {
 ## 6. Diagnose it
 
 Which tensors does the module hold, and where are they? The report lists every parameter and
-buffer, and the plain tensor fields the module declares. On a GPU the weights are on `cuda:0`
+buffer, and the plain tensor fields the derive found. On a GPU the weights are on `cuda:0`
 while the mask, a plain field the module never moved, is still on `cpu` (highlighted). The mask
 is no parameter either: an optimizer would never see it.
 """,
         zh="""
 ## 6. 诊断问题
 
-模块持有哪些张量？它们分别在哪个设备上？下面的报告列出所有参数、缓冲区，以及模块声明的普通张量字段。
+模块持有哪些张量？它们分别在哪个设备上？下面的报告列出所有参数、缓冲区，以及派生宏找到的普通张量字段。
 在 GPU 上，权重位于 `cuda:0`，而掩码作为模块从未搬动过的普通字段，仍然在 `cpu` 上（会高亮显示）。
 掩码也不是参数：优化器根本看不到它。
 """,
@@ -198,7 +200,7 @@ is no parameter either: an optimizer would never see it.
     code("ca_without_buffer.diagnostics().show();", tags=["device-dependent"]),
     code(
         """
-println!("W_query.weight device: {}", device_name(ca_without_buffer.parameter("W_query.weight")?.device()));
+println!("W_query.weight device: {}", device_name(ca_without_buffer.w_query.weight.device()));
 println!("mask device:           {}", device_name(ca_without_buffer.mask.device()));
 match ca_without_buffer.check_devices() {
     Ok(()) => println!("every tensor is on {}", device_name(&ca_without_buffer.device())),
@@ -248,13 +250,15 @@ The same module, with the mask registered as a buffer. In PyTorch the change is 
     code('lesson_code::snippet("CausalAttentionWithBuffer")?.show();'),
     md(
         en="""
-Side by side, these are the lines in which the two modules differ (`-` only in the first,
-`+` only in the second). Besides the field that disappears and the names, the difference is the
-`register_buffer` line, and the forward pass reading the mask from the registry.
+Side by side, as a unified diff (`-` the first module's line, `+` the second's, with the lines
+around them): the two modules differ in one line, the type of the `mask` field. The constructor
+and the forward pass are the same code in both; they read `self.mask` the same way, whether it
+is a `Tensor` or a `Buffer`.
 """,
         zh="""
-把两个模块逐行对比，下面是它们不同的行（`-` 只出现在第一个模块中，`+` 只出现在第二个中）。
-除了消失的字段和名称之外，区别就在 `register_buffer` 这一行，以及前向传播改为从注册表中读取掩码。
+把两个模块放在一起，以统一差异格式（unified diff）对比（`-` 是第一个模块的行，`+` 是第二个的，周围是上下文）：
+两者只差一行，即 `mask` 字段的类型。构造函数和前向传播在两个模块里是同样的代码；无论 `self.mask` 是 `Tensor`
+还是 `Buffer`，读取它的方式都一样。
 """,
     ),
     code('lesson_code::difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?.show();'),
@@ -274,14 +278,34 @@ let mut ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_len
 ca_with_buffer.load(reference_file("seed123_with_buffer.safetensors"), true)?;
 ca_with_buffer.to_device(&device)?;
 
-println!("W_query.weight device: {}", device_name(ca_with_buffer.parameter("W_query.weight")?.device()));
-println!("mask device:           {}", device_name(ca_with_buffer.buffer("mask")?.device()));
+println!("W_query.weight device: {}", device_name(ca_with_buffer.w_query.weight.device()));
+println!("mask device:           {}", device_name(ca_with_buffer.mask.device()));
 let context_vecs = ca_with_buffer.forward(&batch_on_device)?;
 println!("{}", TensorRepr(&context_vecs));
 """,
         tags=["device-dependent"],
     ),
     code("ca_with_buffer.diagnostics().show();", tags=["device-dependent"]),
+    md(
+        en="""
+A buffer is never trained. A backward pass through the module shows it: the weights are
+variables (PyTorch: `requires_grad`) and get a gradient (`grad`); the mask is no variable and
+gets none, as a PyTorch buffer has `requires_grad == False` and `.grad is None`. The plain-field
+mask of the first module gets none either: what a plain field costs is its device, its dtype
+and its place in the checkpoint, not gradients.
+""",
+        zh="""
+缓冲区从不参与训练。对模块做一次反向传播就能看到：权重是变量（PyTorch 中的 `requires_grad`），会得到梯度
+（`grad`）；掩码不是变量，得不到梯度——正如 PyTorch 的缓冲区 `requires_grad == False`、`.grad is None`。
+第一个模块里作为普通字段的掩码同样得不到梯度：普通字段的代价在于设备、数据类型和能否存进检查点，而不在于梯度。
+""",
+    ),
+    code(
+        """
+let loss = ca_with_buffer.forward(&batch_on_device)?.sum_all()?;
+ca_with_buffer.gradients(&loss)?.show();
+"""
+    ),
     md(
         en="""
 ## 9. Buffers and the state dict
@@ -315,9 +339,8 @@ save the state dict, and load it into a fresh module.
     ),
     code(
         """
-let mask2 = (ca_with_buffer.buffer("mask")? * 2.0)?; // the mask holds only 0s and 1s
-ca_with_buffer.set_buffer("mask", mask2)?;
-println!("{}", TensorRepr(&ca_with_buffer.buffer("mask")?));
+ca_with_buffer.mask = Buffer::new((ca_with_buffer.mask.as_tensor() * 2.0)?); // the mask holds only 0s and 1s
+println!("{}", TensorRepr(&ca_with_buffer.mask));
 """,
         tags=["device-dependent"],
     ),
@@ -328,7 +351,7 @@ ca_with_buffer.save(dir.join("model.pth"))?;
 
 let mut new_ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
 new_ca_with_buffer.load(dir.join("model.pth"), true)?;
-println!("{}", TensorRepr(&new_ca_with_buffer.buffer("mask")?));
+println!("{}", TensorRepr(&new_ca_with_buffer.mask));
 """
     ),
     md(
@@ -403,7 +426,7 @@ println!("{:?}", from_pytorch.keys().collect::<Vec<_>>());
 
 let mut from_torch_model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
 from_torch_model.load_state_dict(&from_pytorch, true)?;
-println!("{}", TensorRepr(&from_torch_model.buffer("mask")?));
+println!("{}", TensorRepr(&from_torch_model.mask));
 """
     ),
     md(
@@ -448,7 +471,7 @@ plots::heatmap(&causal_mask(context_length)?, "Causal mask before the round trip
     ),
     code(
         """
-plots::heatmap(&new_ca_with_buffer.buffer("mask")?, "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
+plots::heatmap(&new_ca_with_buffer.mask, "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
                "key position / 键的位置", "query position / 查询的位置")?.show();
 """
     ),

@@ -97,7 +97,7 @@ same numbers everywhere.)
     ),
     code(
         """
-let mut model = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0)?;
+let mut model = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
 for (name, parameter) in model.named_parameters() {
     println!("parameter  {name}: {:?}", parameter.dims());
 }
@@ -127,8 +127,7 @@ let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
 let out = model.forward(&ids)?;
 println!("output shape: {:?}", out.dims());
 
-let by_hand = (model.parameter("embedding.weight")?.index_select(&ids.flatten_all()?, 0)?
-    + model.buffer("pe")?.narrow(0, 0, 5)?)?;
+let by_hand = (model.embedding.weight.index_select(&ids.flatten_all()?, 0)? + model.pe.narrow(0, 0, 5)?)?;
 let difference = (out.squeeze(0)? - by_hand)?.abs()?.max_all()?.to_scalar::<f32>()?;
 println!("largest difference from embedding[ids] + pe[:5]: {difference}");
 """
@@ -151,23 +150,31 @@ embedding, and the forward pass works in bf16.
     code(
         """
 model.to_dtype(DType::BF16)?;
-println!("embedding.weight: {:?}", model.parameter("embedding.weight")?.dtype());
-println!("pe:               {:?}", model.buffer("pe")?.dtype());
+println!("embedding.weight: {:?}", model.embedding.weight.dtype());
+println!("pe:               {:?}", model.pe.dtype());
 println!("output:           {:?}", model.forward(&ids)?.dtype());
 """
     ),
     md(
         en="""
-Now the same model with the table kept in a plain field. The cast converts the embedding but
-not the table, which stays f32:
+Now the same model with the table kept in a plain field. Its definition differs in one line:
 """,
         zh="""
-再看同一个模型，只是把位置编码表放在普通字段里。类型转换改变了嵌入层，却没有碰这张表，它仍然是 f32：
+再看同一个模型，只是把位置编码表放在普通字段里。两者的定义只差一行：
+""",
+    ),
+    code('lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();'),
+    md(
+        en="""
+The cast converts the embedding but not the table, which stays f32 (highlighted):
+""",
+        zh="""
+类型转换改变了嵌入层，却没有碰这张表，它仍然是 f32（高亮显示）：
 """,
     ),
     code(
         """
-let mut plain = PositionalEncodingModel::new(1000, 16, 50, TableStorage::PlainField, 0)?;
+let mut plain = PositionalEncodingWithPlainField::new(1000, 16, 50, 0)?;
 plain.to_dtype(DType::BF16)?;
 plain.diagnostics().show();
 """
@@ -197,30 +204,28 @@ match plain.forward(&ids) {
         en="""
 Integer and byte buffers keep their dtype when a module is cast, as in PyTorch: a `u8` mask or an
 `i64` counter would mean something else as floats. A module of your own gets all of this by
-implementing the `Module` trait over a `Registry` — here a small one, defined in this notebook:
+deriving `Module`: the field types say what each field is — here a small one, defined in this
+notebook:
 """,
         zh="""
 与 PyTorch 一样，模块做类型转换时，整数和字节类型的缓冲区保持原来的类型：`u8` 掩码或 `i64` 计数器一旦变成浮点数，含义就变了。
-你自己的模块只要基于 `Registry` 实现 `Module` trait，就能获得上面这一切——下面就在笔记本里定义一个小模块：
+你自己的模块只要派生 `Module`（`#[derive(Module)]`），就能获得上面这一切：字段的类型说明了每个字段是什么——下面就在笔记本里定义一个小模块：
 """,
     ),
     code(
         """
+#[derive(Module)]
 struct Tagged {
-    registry: Registry,
+    weight: Param,
+    causal_u8: Buffer,
+    steps: Buffer,
 }
 
-impl Module for Tagged {
-    fn type_name(&self) -> &'static str { "Tagged" }
-    fn registry(&self) -> &Registry { &self.registry }
-    fn registry_mut(&mut self) -> &mut Registry { &mut self.registry }
-}
-
-let mut registry = Registry::new();
-registry.register_parameter("weight", Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?;
-registry.register_buffer("causal_u8", causal_mask(4)?.to_dtype(DType::U8)?, true)?;
-registry.register_buffer("steps", Tensor::new(&[0i64], &Device::Cpu)?, true)?;
-let mut tagged = Tagged { registry };
+let mut tagged = Tagged {
+    weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+    causal_u8: Buffer::new(causal_mask(4)?.to_dtype(DType::U8)?),
+    steps: Buffer::new(Tensor::new(&[0i64], &Device::Cpu)?),
+};
 tagged.to_dtype(DType::F16)?;
 tagged.diagnostics().show();
 """
@@ -229,23 +234,30 @@ tagged.diagnostics().show();
         en="""
 ## 5. Persistent or not
 
-A buffer registered with `persistent = false` still moves and casts with the module, but it is
-left out of the state dict. For a table that is pure maths that is often what you want: the
+A buffer declared with `#[module(persistent = false)]` (PyTorch:
+`register_buffer(..., persistent=False)`) still moves and casts with the module, but it is left
+out of the state dict. For a table that is pure maths that is often what you want: the
 checkpoint gets smaller, and every new model recomputes the table in its constructor.
 """,
         zh="""
 ## 5. 持久还是非持久
 
-用 `persistent = false` 注册的缓冲区依然会随模块搬动设备、转换类型，但不会写进状态字典。对于纯数学计算出来的表，
+用 `#[module(persistent = false)]` 声明的缓冲区（PyTorch：`register_buffer(..., persistent=False)`）依然会随模块搬动设备、转换类型，但不会写进状态字典。对于纯数学计算出来的表，
 这往往正合适：检查点文件更小，而每个新模型都会在构造函数里重新计算这张表。
 """,
     ),
     code(
         """
-let persistent = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0)?;
-let non_persistent = PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 0)?;
+lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithNonPersistentBuffer")?.show();
+"""
+    ),
+    code(
+        """
+let persistent = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
+let non_persistent = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 0)?;
 let dir = scratch_dir()?;
-for (label, m) in [("persistent", &persistent), ("non-persistent", &non_persistent)] {
+let models: [(&str, &dyn Module); 2] = [("persistent", &persistent), ("non-persistent", &non_persistent)];
+for (label, m) in models {
     let path = dir.join(format!("pe_{label}.safetensors"));
     m.save(&path)?;
     let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
@@ -256,11 +268,10 @@ println!("the table itself: 50 × 16 f32 values = {} bytes", 50 * 16 * 4);
     ),
     code(
         """
-let mut restored = PositionalEncodingModel::new(1000, 16, 50, TableStorage::NonPersistentBuffer, 1)?;
+let mut restored = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 1)?;
 restored.load(dir.join("pe_non-persistent.safetensors"), true)?;
-let same_embedding = restored.parameter("embedding.weight")?.to_vec2::<f32>()?
-    == non_persistent.parameter("embedding.weight")?.to_vec2::<f32>()?;
-let table_recomputed = restored.buffer("pe")?.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
+let same_embedding = restored.embedding.weight.to_vec2::<f32>()? == non_persistent.embedding.weight.to_vec2::<f32>()?;
+let table_recomputed = restored.pe.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
 println!("embedding loaded from the file: {same_embedding}");
 println!("pe recomputed by the constructor: {table_recomputed}");
 """
@@ -281,20 +292,21 @@ the reloaded model is a different model. Saved with the module, it returns bit f
     ),
     code(
         """
-let mut registry = Registry::new();
-registry.register_buffer("projection", Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?, true)?;
-let random = Tagged { registry };
+#[derive(Module)]
+struct RandomProjection {
+    projection: Buffer,
+}
+
+let random = RandomProjection { projection: Buffer::new(Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?) };
 random.save(dir.join("random_buffer.pth"))?;
 
-let mut registry = Registry::new();
-registry.register_buffer("projection", Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?, true)?;
-let mut reloaded = Tagged { registry };
+let mut reloaded = RandomProjection { projection: Buffer::new(Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?) };
 reloaded.load(dir.join("random_buffer.pth"), true)?;
 
 fn bits(t: &Tensor) -> Result<Vec<u32>> {
     Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
 }
-println!("identical bit for bit: {}", bits(&random.buffer("projection")?)? == bits(&reloaded.buffer("projection")?)?);
+println!("identical bit for bit: {}", bits(&random.projection)? == bits(&reloaded.projection)?);
 """
     ),
     md(

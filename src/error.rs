@@ -16,8 +16,9 @@ pub enum Error {
     Input(String),
     /// A module cannot take a state dict; the text follows PyTorch's `load_state_dict` error.
     StateDict(String),
-    /// Registering a name twice, asking for a name that does not exist, and the like.
-    Registry(String),
+    /// Asking a module for a name it does not have, a hand-written `impl Module` whose two
+    /// field lists disagree, and the like.
+    Module(String),
     /// A checkpoint file that cannot be read or written.
     Checkpoint {
         /// The file in question.
@@ -71,7 +72,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Candle(err) => write!(f, "{err}"),
-            Self::Input(msg) | Self::StateDict(msg) | Self::Registry(msg) => f.write_str(msg),
+            Self::Input(msg) | Self::StateDict(msg) | Self::Module(msg) => f.write_str(msg),
             Self::Device(msg) | Self::Plot(msg) => f.write_str(msg),
             Self::Checkpoint { path, reason } => write!(f, "{}: {reason}", path.display()),
         }

@@ -2,16 +2,19 @@
 //!
 //! PyTorch's module semantics for [candle](https://github.com/huggingface/candle), made for
 //! the Rust port of the "Understanding PyTorch Buffers" lesson of *Build a Large Language
-//! Model (From Scratch)*:
+//! Model (From Scratch)*. Four parts, one folder each:
 //!
-//! - a [`Registry`] of parameters and **buffers** (persistent or not), and the [`Module`]
-//!   trait that walks it and a module's children: `named_parameters`, `named_buffers`,
-//!   `state_dict`, `load_state_dict`, `to_device`, `to_dtype`, `train`, `eval`;
-//! - [`StateDict`]s in PyTorch's order, printed as PyTorch prints them ([`repr`]);
-//! - [`checkpoint`]s in safetensors and PyTorch `.pth` form;
-//! - the two causal-attention modules of the lesson ([`attention`]) and the
-//!   positional-encoding model of lesson 2 ([`positional`]);
-//! - device selection and [`diagnostics`], [`plots`], and rich notebook output ([`display`]).
+//! - [`core`]: the library. Modules whose field types say what each field is — a
+//!   [`Param`](core::param::Param) is trained, a [`Buffer`](core::buffer::Buffer) moves and
+//!   saves with the module, a plain `Tensor` does neither — and `#[derive(Module)]`, which
+//!   gives a struct the [`Module`](core::module::Module) trait: `named_parameters`,
+//!   `named_buffers`, `state_dict`, `load_state_dict`, `to_device`, `to_dtype`, `train`,
+//!   `eval`. State dicts in PyTorch's order, layers, devices.
+//! - [`checkpoint`]: state dicts saved and loaded as safetensors and PyTorch `.pth` files.
+//! - [`lesson`]: the lesson's models — the two causal-attention modules, the
+//!   positional-encoding models of lesson 2, the cost of a mask — and its example data.
+//! - [`notebook`]: what a notebook shows — tensors printed as PyTorch prints them, rich
+//!   output, device and gradient reports, the lesson's own code, plots.
 //!
 //! ```
 //! use understanding_buffers::prelude::*;
@@ -23,44 +26,48 @@
 //!     ["mask", "W_query.weight", "W_key.weight", "W_value.weight"]
 //! );
 //! assert!(!without.state_dict().contains_key("mask"));
-//! # Ok::<(), understanding_buffers::Error>(())
+//! # Ok::<(), understanding_buffers::error::Error>(())
 //! ```
 
-pub mod attention;
-pub mod checkpoint;
-pub mod cost;
-pub mod data;
-pub mod device;
-pub mod diagnostics;
-pub mod display;
-pub mod error;
-pub mod init;
-pub mod layers;
-pub mod lesson_code;
-pub mod module;
-pub mod plots;
-pub mod positional;
-pub mod registry;
-pub mod repr;
-pub mod state_dict;
+// `#[derive(Module)]` names this crate `::understanding_buffers`, inside it too.
+extern crate self as understanding_buffers;
 
-pub use data::{reference_file, scratch_dir};
-pub use device::{best_device, device_name};
+pub mod checkpoint;
+pub mod core;
+pub mod error;
+pub mod lesson;
+pub mod notebook;
+
+// The error type is also at the crate root, where Rust users look for it first.
 pub use error::{Error, Result};
-pub use module::{IncompatibleKeys, Module};
-pub use registry::{Registry, TensorKind};
-pub use state_dict::StateDict;
+
+// Until the plots rewrite of another branch is merged, src/notebook/plots.rs and
+// tests/plots.rs still name `crate::display` and `understanding_buffers::{display, plots}`.
+#[doc(hidden)]
+pub use notebook::{display, plots};
 
 /// Everything a lesson uses, in one import: `use understanding_buffers::prelude::*;`.
 pub mod prelude {
-    pub use crate::attention::{causal_mask, example_batch};
-    pub use crate::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
-    pub use crate::data::{reference_file, scratch_dir};
-    pub use crate::device::{best_device, device_name, device_summary, same_location};
-    pub use crate::display::{lesson_setup, show_error, Show};
-    pub use crate::positional::{sinusoidal_table, PositionalEncodingModel, TableStorage};
-    pub use crate::repr::TensorRepr;
-    pub use crate::{checkpoint, cost, lesson_code, plots};
-    pub use crate::{Error, IncompatibleKeys, Module, Registry, Result, StateDict, TensorKind};
+    pub use crate::checkpoint::{self, Checkpoint};
+    pub use crate::core::buffer::Buffer;
+    pub use crate::core::device::{best_device, device_name, device_summary, same_location};
+    pub use crate::core::field::TensorKind;
+    pub use crate::core::layers::{Dropout, Embedding, Linear};
+    pub use crate::core::module::{IncompatibleKeys, Module};
+    pub use crate::core::param::Param;
+    pub use crate::core::state_dict::StateDict;
+    pub use crate::error::{Error, Result};
+    pub use crate::lesson::attention::{causal_mask, masked_fill};
+    pub use crate::lesson::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+    pub use crate::lesson::cost;
+    pub use crate::lesson::data::{example_batch, reference_file, scratch_dir};
+    pub use crate::lesson::positional::{
+        sinusoidal_table, PositionalEncodingWithBuffer, PositionalEncodingWithNonPersistentBuffer,
+        PositionalEncodingWithPlainField,
+    };
+    pub use crate::notebook::diagnostics::Diagnose;
+    pub use crate::notebook::display::{lesson_setup, show_error, Show};
+    pub use crate::notebook::repr::TensorRepr;
+    pub use crate::notebook::{lesson_code, plots};
     pub use candle_core::{DType, Device, IndexOp, Tensor};
 }

@@ -9,6 +9,8 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{at, expected, floats, max_abs_diff, reference, text};
+use understanding_buffers::notebook::lesson_code::{difference, snippet};
+use understanding_buffers::notebook::repr::torch_dtype_name;
 use understanding_buffers::prelude::*;
 
 fn without_buffer() -> CausalAttentionWithoutBuffers {
@@ -119,17 +121,16 @@ fn mask_round_trip_keeps_twos_only_with_a_buffer() {
     let dir = scratch_dir("round-trip");
     for file in ["model.pth", "model.safetensors"] {
         let mut m = with_buffer();
-        let mask2 = (m.buffer("mask").unwrap() * 2.0).unwrap();
-        m.set_buffer("mask", mask2).unwrap();
+        m.mask = Buffer::new((m.mask.as_tensor() * 2.0).unwrap());
         assert_eq!(
-            TensorRepr(&m.buffer("mask").unwrap()).to_string(),
+            TensorRepr(&m.mask).to_string(),
             text(&exp, "mask_round_trip/edited_mask_print")
         );
         m.save(dir.join(file)).unwrap();
         let mut fresh = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
         fresh.load(dir.join(file), true).unwrap();
         assert_eq!(
-            TensorRepr(&fresh.buffer("mask").unwrap()).to_string(),
+            TensorRepr(&fresh.mask).to_string(),
             text(&exp, "mask_round_trip/loaded_with_buffer_mask_print")
         );
 
@@ -164,9 +165,8 @@ fn pytorch_checkpoint_with_twos_loads_in_order() {
     );
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     m.load_state_dict(&state, true).unwrap();
-    let mask = m.buffer("mask").unwrap();
     assert_eq!(
-        mask.to_vec2::<f32>().unwrap()[0],
+        m.mask.to_vec2::<f32>().unwrap()[0],
         [0.0, 2.0, 2.0, 2.0, 2.0, 2.0]
     );
 }
@@ -383,23 +383,22 @@ fn casts_follow_pytorchs_rules() {
     let exp = expected();
     let mut m = with_buffer();
     m.to_dtype(DType::F16).unwrap();
+    // PyTorch's `.half()` turns the float mask buffer into float16, and leaves a plain one.
     assert_eq!(
-        text(&exp, "casts/with_buffer_half_mask_dtype"),
-        "torch.float16"
+        torch_dtype_name(m.mask.dtype()),
+        text(&exp, "casts/with_buffer_half_mask_dtype")
     );
-    assert_eq!(m.buffer("mask").unwrap().dtype(), DType::F16);
-    assert_eq!(m.parameter("W_query.weight").unwrap().dtype(), DType::F16);
+    assert_eq!(m.w_query.weight.dtype(), DType::F16);
     let out = m.forward(&batch().to_dtype(DType::F16).unwrap()).unwrap();
     assert_eq!(out.dtype(), DType::F16);
 
     let mut m = without_buffer();
     m.to_dtype(DType::F16).unwrap();
     assert_eq!(
-        text(&exp, "casts/without_buffer_half_mask_dtype"),
-        "torch.float32"
+        torch_dtype_name(m.mask.dtype()),
+        text(&exp, "casts/without_buffer_half_mask_dtype")
     );
-    assert_eq!(m.mask.dtype(), DType::F32);
-    assert_eq!(m.parameter("W_query.weight").unwrap().dtype(), DType::F16);
+    assert_eq!(m.w_query.weight.dtype(), DType::F16);
 
     let err = m.to_dtype(DType::U8).unwrap_err().to_string();
     assert!(err.contains("only accepts floating-point dtypes"), "{err}");
@@ -409,12 +408,8 @@ fn casts_follow_pytorchs_rules() {
 fn an_optimizer_gets_parameters_only() {
     use candle_nn::Optimizer;
     let m = with_buffer();
-    let mask_before = m.buffer("mask").unwrap().to_vec2::<f32>().unwrap();
-    let w_before = m
-        .parameter("W_query.weight")
-        .unwrap()
-        .to_vec2::<f32>()
-        .unwrap();
+    let mask_before = m.mask.to_vec2::<f32>().unwrap();
+    let w_before = m.w_query.weight.to_vec2::<f32>().unwrap();
     let mut sgd = candle_nn::SGD::new(m.parameters(), 0.1).unwrap();
     let loss = m
         .forward(&batch())
@@ -424,17 +419,14 @@ fn an_optimizer_gets_parameters_only() {
         .sum_all()
         .unwrap();
     sgd.backward_step(&loss).unwrap();
-    assert_ne!(
-        m.parameter("W_query.weight")
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap(),
-        w_before
-    );
+    assert_ne!(m.w_query.weight.to_vec2::<f32>().unwrap(), w_before);
+    assert_eq!(m.mask.to_vec2::<f32>().unwrap(), mask_before);
+    // The dotted names reach the same tensors.
     assert_eq!(
-        m.buffer("mask").unwrap().to_vec2::<f32>().unwrap(),
-        mask_before
+        m.parameter("W_query.weight").unwrap().id(),
+        m.w_query.weight.id()
     );
+    assert_eq!(m.buffer("mask").unwrap().id(), m.mask.id());
 }
 
 #[test]
@@ -460,5 +452,61 @@ fn moving_to_the_same_place_is_a_no_op() {
             ("W_key.weight".to_string(), TensorKind::Parameter),
             ("W_value.weight".to_string(), TensorKind::Parameter),
         ]
+    );
+}
+
+/// The lines of a unified diff that differ (`-`/`+`), without the two file headers.
+fn changed_lines(diff: &str) -> Vec<&str> {
+    diff.lines()
+        .skip(2)
+        .filter(|l| l.starts_with(['-', '+']))
+        .collect()
+}
+
+#[test]
+fn the_two_modules_differ_in_the_mask_field_only() {
+    let diff = difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer").unwrap();
+    let text = diff.text();
+    assert_eq!(
+        changed_lines(text),
+        [
+            "-    pub mask: Tensor, // PyTorch: self.mask = torch.triu(...)",
+            "+    pub mask: Buffer, // PyTorch: self.register_buffer(\"mask\", torch.triu(...))",
+        ],
+        "{text}"
+    );
+    // A unified diff, with the field's context and indentation.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "--- CausalAttentionWithoutBuffers",
+            "+++ CausalAttentionWithBuffer",
+            "@@ -7,7 +7,7 @@"
+        ]
+    );
+    assert_eq!(lines[3], "     #[module(rename = \"W_value\")]");
+    assert_eq!(lines.last(), Some(&" impl CausalAttentionWithBuffer {"));
+    // The forward passes are the same code, reading `self.mask`.
+    for name in ["CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer"] {
+        let code = snippet(name).unwrap();
+        let forward = code.text().split("pub fn forward").nth(1).unwrap();
+        assert!(forward.contains("masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)"));
+    }
+}
+
+#[test]
+fn a_difference_of_a_snippet_with_itself_is_empty_and_unknown_names_are_errors() {
+    let diff = difference("CausalAttentionWithBuffer", "CausalAttentionWithBuffer").unwrap();
+    assert_eq!(
+        diff.text(),
+        "--- CausalAttentionWithBuffer\n+++ CausalAttentionWithBuffer"
+    );
+    let err = snippet("CausalAttention").unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "no lesson snippet named \"CausalAttention\"; known: CausalAttentionWithoutBuffers"
+        ),
+        "{err}"
     );
 }

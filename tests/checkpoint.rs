@@ -1,17 +1,20 @@
 //! Checkpoints: PyTorch's reference files load; our files load back bit for bit; damaged,
 //! foreign and crafted files give clear errors and never panic; saves are atomic.
 
+mod common;
+
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use common::pickle::{archive, f32_bytes, pth, Pkl};
 use proptest::prelude::*;
 use safetensors::View;
 use understanding_buffers::checkpoint::{
     self, load_pth, load_pth_bytes, load_safetensors, load_safetensors_bytes, save_pth,
     save_safetensors,
 };
-use understanding_buffers::StateDict;
+use understanding_buffers::core::state_dict::StateDict;
 
 const SUPPORTED: [DType; 10] = [
     DType::U8,
@@ -63,129 +66,6 @@ fn error_of(result: understanding_buffers::Result<StateDict>) -> String {
         Ok(sd) => panic!("expected an error, loaded {:?}", keys(&sd)),
         Err(e) => e.to_string(),
     }
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-// ---------------------------------------------------------------------------------------
-// Hand-written pickles and archives, for the files PyTorch could write but did not here.
-// ---------------------------------------------------------------------------------------
-
-/// A pickle written opcode by opcode.
-#[derive(Default)]
-struct Pkl(Vec<u8>);
-
-impl Pkl {
-    fn op(mut self, bytes: &[u8]) -> Self {
-        self.0.extend_from_slice(bytes);
-        self
-    }
-    fn proto(self, n: u8) -> Self {
-        self.op(&[0x80, n])
-    }
-    fn global(self, module: &str, name: &str) -> Self {
-        self.op(format!("c{module}\n{name}\n").as_bytes())
-    }
-    fn str(self, s: &str) -> Self {
-        let mut op = vec![b'X'];
-        op.extend((s.len() as u32).to_le_bytes());
-        op.extend(s.as_bytes());
-        self.op(&op)
-    }
-    fn int(self, v: u32) -> Self {
-        let mut op = vec![b'J'];
-        op.extend((v as i32).to_le_bytes());
-        self.op(&op)
-    }
-    fn ints(self, values: &[u32]) -> Self {
-        values.iter().fold(self.mark(), |p, &v| p.int(v)).tuple()
-    }
-    fn mark(self) -> Self {
-        self.op(b"(")
-    }
-    fn tuple(self) -> Self {
-        self.op(b"t")
-    }
-    fn empty_tuple(self) -> Self {
-        self.op(b")")
-    }
-    fn reduce(self) -> Self {
-        self.op(b"R")
-    }
-    fn put(self, i: u8) -> Self {
-        self.op(&[b'q', i])
-    }
-    fn get(self, i: u8) -> Self {
-        self.op(&[b'h', i])
-    }
-    fn ordered_dict(self) -> Self {
-        self.global("collections", "OrderedDict")
-            .empty_tuple()
-            .reduce()
-    }
-    /// `_rebuild_tensor_v2(('storage', torch.<class>, key, 'cpu', numel), offset, shape,
-    /// stride, False, OrderedDict())`.
-    fn tensor(
-        self,
-        class: &str,
-        key: &str,
-        numel: u32,
-        offset: u32,
-        shape: &[u32],
-        stride: &[u32],
-    ) -> Self {
-        self.global("torch._utils", "_rebuild_tensor_v2")
-            .mark()
-            .mark()
-            .str("storage")
-            .global("torch", class)
-            .str(key)
-            .str("cuda:0")
-            .int(numel)
-            .tuple()
-            .op(b"Q")
-            .int(offset)
-            .ints(shape)
-            .ints(stride)
-            .op(&[0x89])
-            .ordered_dict()
-            .tuple()
-            .reduce()
-    }
-    /// `OrderedDict()` then `(` + `entries` + `u.`: a whole state dict pickle.
-    fn state_dict(entries: impl FnOnce(Self) -> Self) -> Vec<u8> {
-        entries(Self::default().proto(2).ordered_dict().mark())
-            .op(b"u.")
-            .0
-    }
-}
-
-/// A zip archive with `records` under `archive/`, the layout of `torch.save`.
-fn archive(records: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, data) in records {
-        zip.start_file(format!("archive/{name}"), options).unwrap();
-        zip.write_all(data).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
-}
-
-/// A `.pth` archive of `pickle` and storages `data/0`, `data/1`, ...
-fn pth(pickle: &[u8], storages: &[&[u8]]) -> Vec<u8> {
-    let names: Vec<String> = (0..storages.len()).map(|i| format!("data/{i}")).collect();
-    let mut records: Vec<(&str, &[u8])> = vec![("data.pkl", pickle), ("byteorder", b"little")];
-    records.extend(
-        names
-            .iter()
-            .map(String::as_str)
-            .zip(storages.iter().copied()),
-    );
-    records.push(("version", b"3\n"));
-    archive(&records)
 }
 
 /// The `data.pkl` record of a `.pth` archive.
@@ -589,6 +469,60 @@ fn strided_views_and_storage_offsets_are_cut_out_of_shared_storages() {
 }
 
 #[test]
+fn expanded_views_load_with_pytorchs_values_and_stay_views() {
+    // What torch.save writes for `torch.tensor([1., 2.]).expand(3, 2)`: the 2-element
+    // storage, shape (3, 2), strides (0, 1); and for `torch.arange(3.).reshape(3, 1)
+    // .expand(3, 4)`: strides (1, 0).
+    let pickle = Pkl::state_dict(|p| {
+        p.str("rows")
+            .tensor("FloatStorage", "0", 2, 0, &[3, 2], &[0, 1])
+            .str("columns")
+            .tensor("FloatStorage", "1", 3, 0, &[3, 4], &[1, 0])
+            .str("huge") // 2^40 elements from one: never materialised
+            .tensor("FloatStorage", "0", 2, 1, &[1 << 20, 1 << 20], &[0, 0])
+    });
+    let storages = [f32_bytes(&[1., 2.]), f32_bytes(&[0., 1., 2.])];
+    let file = pth(&pickle, &[&storages[0], &storages[1]]);
+    let sd = load_pth_bytes(&file, &Device::Cpu).unwrap();
+    let rows = sd.get("rows").unwrap();
+    assert_eq!(
+        rows.to_vec2::<f32>().unwrap(),
+        [[1., 2.], [1., 2.], [1., 2.]]
+    );
+    assert_eq!(rows.stride(), [0, 1], "still an expanded view");
+    let columns = sd.get("columns").unwrap();
+    assert_eq!(
+        columns.to_vec2::<f32>().unwrap(),
+        [[0., 0., 0., 0.], [1., 1., 1., 1.], [2., 2., 2., 2.]]
+    );
+    let huge = sd.get("huge").unwrap();
+    assert_eq!(
+        (huge.dims(), huge.stride()),
+        (&[1 << 20, 1 << 20][..], &[0, 0][..])
+    );
+    assert_eq!(
+        huge.narrow(0, 12345, 1)
+            .unwrap()
+            .narrow(1, 678, 2)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap(),
+        [[2., 2.]]
+    );
+    // Saved again, the expanded values are written out in full, as torch.save(t.contiguous()).
+    let dir = scratch("expanded");
+    let mut small = StateDict::new();
+    small.insert("rows", rows.clone());
+    save_pth(&small, dir.join("rows.pth")).unwrap();
+    let back = load_pth(dir.join("rows.pth"), &Device::Cpu).unwrap();
+    assert_eq!(
+        back.get("rows").unwrap().to_vec2::<f32>().unwrap(),
+        [[1., 2.], [1., 2.], [1., 2.]]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn parameters_metadata_and_repeated_keys_read_as_pytorch_reads_them() {
     let pickle = Pkl::default()
         .proto(2)
@@ -942,14 +876,14 @@ fn damaged_storages_and_views_are_errors() {
         &Device::Cpu,
     ));
     assert!(err.contains("reads element 2 of a storage of 2"), "{err}");
-    // A broadcast view (stride 0) larger than its storage.
-    let broadcast = sd(|p| p.tensor("FloatStorage", "0", 1, 0, &[1000, 1000], &[0, 0]));
+    // A window that reads elements more than once (`as_strided` with overlapping rows).
+    let window = sd(|p| p.tensor("FloatStorage", "0", 5, 0, &[3, 3], &[1, 1]));
     let err = error_of(load_pth_bytes(
-        &pth(&broadcast, &[&f32_bytes(&[1.])]),
+        &pth(&window, &[&f32_bytes(&[1., 2., 3., 4., 5.])]),
         &Device::Cpu,
     ));
     assert!(
-        err.contains("repeats elements") && err.contains(".contiguous()"),
+        err.contains("reads elements more than once") && err.contains(".contiguous()"),
         "{err}"
     );
     // The storage record is missing.

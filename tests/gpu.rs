@@ -45,7 +45,11 @@ fn unbuffered_module_fails_with_candles_device_mismatch() {
     // The diagnostics name the stray mask.
     let report = m.diagnostics();
     println!("{report}");
-    let strays: Vec<&str> = report.strays().iter().map(|r| r.name.as_str()).collect();
+    let strays: Vec<&str> = report
+        .device_strays()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     assert_eq!(strays, ["mask"]);
     let err = m.check_devices().unwrap_err().to_string();
     assert!(err.contains("mask (plain field, on cpu)"), "{err}");
@@ -70,7 +74,7 @@ fn buffered_module_runs_on_the_gpu_and_matches_the_cpu() {
         .unwrap();
     let mut m = cpu_model.clone();
     m.to_device(&device).unwrap();
-    assert_eq!(device_name(m.buffer("mask").unwrap().device()), "cuda:0");
+    assert_eq!(device_name(m.mask.device()), "cuda:0");
     assert!(m.check_devices().is_ok());
     let out = m.forward(&example_batch(&device).unwrap()).unwrap();
     assert_eq!(device_name(out.device()), "cuda:0");
@@ -89,7 +93,7 @@ fn a_cpu_checkpoint_loads_into_a_cuda_module() {
     m.to_device(&device).unwrap();
     m.load(reference("model_with_buffer_mask2.pth"), true)
         .unwrap();
-    let mask = m.buffer("mask").unwrap();
+    let mask = m.mask.as_tensor();
     assert_eq!(device_name(mask.device()), "cuda:0");
     assert_eq!(
         mask.to_device(&Device::Cpu)
@@ -103,10 +107,7 @@ fn a_cpu_checkpoint_loads_into_a_cuda_module() {
     m.save(&path).unwrap();
     let mut back = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     back.load(&path, true).unwrap();
-    assert_eq!(
-        back.buffer("mask").unwrap().to_vec2::<f32>().unwrap()[0][1],
-        2.0
-    );
+    assert_eq!(back.mask.to_vec2::<f32>().unwrap()[0][1], 2.0);
 }
 
 #[test]
@@ -114,36 +115,82 @@ fn a_second_handle_of_the_same_gpu_is_the_same_place() {
     let device = gpu();
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     m.to_device(&device).unwrap();
-    let before = m.buffer("mask").unwrap();
+    let before = m.mask.as_tensor().clone();
     let other_handle = Device::new_cuda(0).unwrap();
     assert!(
         !device.same_device(&other_handle),
         "candle sees two devices"
     );
     m.to_device(&other_handle).unwrap();
-    assert_eq!(
-        m.buffer("mask").unwrap().id(),
-        before.id(),
-        "no copy was made"
-    );
+    assert_eq!(m.mask.id(), before.id(), "no copy was made");
 }
 
 #[test]
 fn lesson_two_dtype_mismatch_also_happens_on_the_gpu() {
     let device = gpu();
-    let mut plain = PositionalEncodingModel::new(100, 16, 50, TableStorage::PlainField, 0).unwrap();
+    let mut plain = PositionalEncodingWithPlainField::new(100, 16, 50, 0).unwrap();
     plain.to_device(&device).unwrap();
     let ids = Tensor::new(&[[1u32, 2, 3]], &device).unwrap();
     // The table stayed on the CPU: a device mismatch first.
     let err = plain.forward(&ids).unwrap_err().to_string();
     println!("plain-field table on the GPU: {err}");
     assert!(err.contains("device mismatch"), "{err}");
-    let mut model = PositionalEncodingModel::new(100, 16, 50, TableStorage::Buffer, 0).unwrap();
+    let mut model = PositionalEncodingWithBuffer::new(100, 16, 50, 0).unwrap();
     model.to_device(&device).unwrap();
     model.to_dtype(DType::BF16).unwrap();
     let out = model.forward(&ids).unwrap();
     assert_eq!(
         (out.dtype(), device_name(out.device()).as_str()),
         (DType::BF16, "cuda:0")
+    );
+}
+
+#[test]
+fn to_device_moves_parameters_and_buffers_and_leaves_plain_fields() {
+    let device = gpu();
+    let mut with = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    let mut without = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
+    let plain_mask = without.mask.clone();
+    with.to_device(&device).unwrap();
+    without.to_device(&device).unwrap();
+    assert!(with.mask.device().is_cuda() && with.w_query.weight.device().is_cuda());
+    assert!(without.w_query.weight.device().is_cuda());
+    assert!(without.mask.device().is_cpu());
+    assert_eq!(
+        without.mask.id(),
+        plain_mask.id(),
+        "the plain field is untouched"
+    );
+}
+
+#[test]
+fn an_optimizer_built_before_to_device_keeps_training_the_cpu_variables() {
+    use candle_nn::{Optimizer, SGD};
+    let device = gpu();
+    let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    let old = m.parameters();
+    let mut sgd = SGD::new(old.clone(), 0.5).unwrap();
+    m.to_device(&device).unwrap();
+    assert!(m.parameters().iter().all(|v| v.device().is_cuda()));
+    assert!(old.iter().all(|v| v.device().is_cpu()));
+    let before = m
+        .w_query
+        .weight
+        .to_device(&Device::Cpu)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let loss = old[0].sqr().unwrap().sum_all().unwrap();
+    sgd.backward_step(&loss).unwrap();
+    let after = m
+        .w_query
+        .weight
+        .to_device(&Device::Cpu)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    assert_eq!(
+        before, after,
+        "the module's GPU weights are not the optimizer's"
     );
 }

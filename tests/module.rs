@@ -1,246 +1,518 @@
-//! The module registry: registration rules, walks, moves and casts, and property tests that
-//! moves and casts never touch plain fields and that save → load → state_dict is the identity.
+//! Modules as typed fields: what `#[derive(Module)]` makes of each field type, PyTorch's
+//! walk order, empty buffers, moves and casts, loads that keep parameter identity (and what
+//! an optimizer sees), gradients, hand-written impls, and the errors of field lists that
+//! disagree.
+
+mod common;
 
 use candle_core::{DType, Device, Tensor};
+use candle_nn::{Optimizer, SGD};
+use common::reference;
 use proptest::prelude::*;
+use understanding_buffers::core::field::{Field, FieldMut, FieldRef, TensorKind as Kind};
 use understanding_buffers::prelude::*;
-use understanding_buffers::registry::TensorKind as Kind;
 
-/// A module with a parameter, a persistent and a non-persistent buffer, an integer buffer,
-/// a child, and a plain field.
+#[derive(Clone, Debug, Module)]
+struct Child {
+    bias: Param,
+    mask: Buffer,
+    dropout: Dropout,
+}
+
+/// Every kind of field, declared out of PyTorch's order on purpose.
+#[derive(Clone, Debug, Module)]
 struct Toy {
-    registry: Registry,
     child: Child,
     scratch: Tensor,
-}
-
-struct Child {
-    registry: Registry,
-}
-
-impl Module for Child {
-    fn type_name(&self) -> &'static str {
-        "Child"
-    }
-    fn registry(&self) -> &Registry {
-        &self.registry
-    }
-    fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
-    }
-}
-
-impl Module for Toy {
-    fn type_name(&self) -> &'static str {
-        "Toy"
-    }
-    fn registry(&self) -> &Registry {
-        &self.registry
-    }
-    fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
-    }
-    fn children(&self) -> Vec<(&'static str, &dyn Module)> {
-        vec![("child", &self.child)]
-    }
-    fn children_mut(&mut self) -> Vec<(&'static str, &mut dyn Module)> {
-        vec![("child", &mut self.child)]
-    }
-    fn plain_tensors(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![("scratch", &self.scratch)]
-    }
+    stats: Buffer,
+    #[module(persistent = false)]
+    cache: Buffer,
+    weight: Param,
+    steps: Buffer,
+    lazy: Option<Buffer>,
+    #[module(rename = "Gain")]
+    gain: Option<Param>,
+    #[module(skip)]
+    notes: Vec<String>,
+    width: usize,
 }
 
 fn toy(values: &[f32]) -> Toy {
     let cpu = &Device::Cpu;
     let n = values.len();
-    let mut registry = Registry::new();
-    registry
-        .register_parameter("weight", Tensor::from_slice(values, n, cpu).unwrap())
-        .unwrap();
-    registry
-        .register_buffer(
-            "stats",
-            Tensor::from_slice(values, n, cpu).unwrap().sqr().unwrap(),
-            true,
-        )
-        .unwrap();
-    registry
-        .register_buffer("cache", Tensor::ones(n, DType::F32, cpu).unwrap(), false)
-        .unwrap();
-    registry
-        .register_buffer("steps", Tensor::new(&[3i64], cpu).unwrap(), true)
-        .unwrap();
-    let mut child_registry = Registry::new();
-    child_registry
-        .register_parameter(
-            "bias",
-            Tensor::from_slice(values, n, cpu).unwrap().neg().unwrap(),
-        )
-        .unwrap();
-    child_registry
-        .register_buffer("mask", Tensor::ones((n, n), DType::U8, cpu).unwrap(), true)
-        .unwrap();
+    let t = || Tensor::from_slice(values, n, cpu).unwrap();
     Toy {
-        registry,
         child: Child {
-            registry: child_registry,
+            bias: Param::new(t().neg().unwrap()).unwrap(),
+            mask: Buffer::new(Tensor::ones((n, n), DType::U8, cpu).unwrap()),
+            dropout: Dropout::new(0.0).unwrap(),
         },
-        scratch: Tensor::from_slice(values, n, cpu).unwrap(),
+        scratch: t(),
+        stats: Buffer::new(t().sqr().unwrap()),
+        cache: Buffer::new(Tensor::ones(n, DType::F32, cpu).unwrap()),
+        weight: Param::new(t()).unwrap(),
+        steps: Buffer::new(Tensor::new(&[3i64], cpu).unwrap()),
+        lazy: None,
+        gain: None,
+        notes: vec!["not a tensor".into()],
+        width: n,
     }
 }
 
+fn names<T>(list: Vec<(String, T)>) -> Vec<String> {
+    list.into_iter().map(|(n, _)| n).collect()
+}
+
 #[test]
-fn walks_follow_pytorchs_order() {
+fn walks_follow_pytorchs_order_whatever_the_field_order() {
     let m = toy(&[1.0, 2.0]);
     assert_eq!(
         m.state_dict().keys().collect::<Vec<_>>(),
         ["weight", "stats", "steps", "child.bias", "child.mask"]
     );
-    let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["weight", "child.bias"]);
-    let names: Vec<String> = m.named_buffers().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["stats", "cache", "steps", "child.mask"]);
-    let kinds: Vec<Kind> = m.diagnostics().rows().iter().map(|r| r.kind).collect();
+    assert_eq!(names(m.named_parameters()), ["weight", "child.bias"]);
     assert_eq!(
-        kinds,
-        [
-            Kind::Parameter,
-            Kind::Buffer,
-            Kind::NonPersistentBuffer,
-            Kind::Buffer,
-            Kind::PlainField,
-            Kind::Parameter,
-            Kind::Buffer
-        ]
+        names(m.named_buffers()),
+        ["stats", "cache", "steps", "child.mask"]
     );
+    let rows: Vec<(String, Kind)> = m
+        .diagnostics()
+        .rows()
+        .iter()
+        .map(|r| (r.name.clone(), r.kind))
+        .collect();
+    let expected = [
+        ("weight", Kind::Parameter),
+        ("stats", Kind::Buffer),
+        ("cache", Kind::NonPersistentBuffer),
+        ("steps", Kind::Buffer),
+        ("lazy", Kind::Buffer),
+        ("scratch", Kind::PlainField),
+        ("child.bias", Kind::Parameter),
+        ("child.mask", Kind::Buffer),
+    ];
+    assert_eq!(
+        rows,
+        expected.map(|(n, k)| (n.to_string(), k)).to_vec(),
+        "skipped and configuration fields are not listed"
+    );
+    assert_eq!((m.width, m.notes.len()), (2, 1));
 }
 
 #[test]
-fn registration_errors_say_what_is_wrong() {
-    let mut r = Registry::new();
-    let t = Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap();
-    r.register_buffer("mask", t.clone(), true).unwrap();
-    let err = r
-        .register_parameter("mask", t.clone())
-        .unwrap_err()
-        .to_string();
+fn a_rename_gives_the_pytorch_name_and_an_empty_optional_parameter_is_absent() {
+    let mut m = toy(&[1.0, 2.0]);
+    assert!(!names(m.named_parameters()).contains(&"Gain".to_string()));
+    m.gain = Some(Param::new(Tensor::ones(2, DType::F32, &Device::Cpu).unwrap()).unwrap());
+    assert_eq!(
+        names(m.named_parameters()),
+        ["weight", "Gain", "child.bias"]
+    );
+    assert!(m.state_dict().contains_key("Gain"));
+}
+
+#[test]
+fn an_empty_buffer_is_listed_but_neither_saved_nor_named_until_it_holds_a_tensor() {
+    let mut m = toy(&[1.0, 2.0]);
+    let report = m.diagnostics();
+    let lazy = report.rows().iter().find(|r| r.name == "lazy").unwrap();
+    assert_eq!((lazy.kind, lazy.tensor.as_ref()), (Kind::Buffer, None));
+    assert!(report.to_string().contains("lazy"), "{report}");
+    assert!(!m.state_dict().contains_key("lazy"));
+    assert!(!names(m.named_buffers()).contains(&"lazy".to_string()));
+    let err = m.buffer("lazy").unwrap_err().to_string();
     assert_eq!(
         err,
-        "\"mask\" is already registered as a buffer; use set_buffer to change its value"
+        "the buffer \"lazy\" of Toy is empty (None); give it a tensor with set_buffer"
     );
-    let err = r
-        .register_buffer("a.b", t.clone(), true)
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("invalid name \"a.b\""), "{err}");
-    let err = r
-        .register_buffer("", t.clone(), true)
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("invalid name \"\""), "{err}");
-    let err = r.buffer("musk").unwrap_err().to_string();
+    // A state dict holding "lazy" is unexpected while the buffer is empty, as in PyTorch.
+    let mut state = m.state_dict();
+    state.insert("lazy", Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
+    let keys = m.load_state_dict(&state, false).unwrap();
+    assert_eq!(keys.unexpected_keys, ["lazy"]);
+
+    m.set_buffer("lazy", Tensor::new(&[7f32], &Device::Cpu).unwrap())
+        .unwrap();
+    assert_eq!(m.lazy.as_ref().unwrap().to_vec1::<f32>().unwrap(), [7.]);
     assert_eq!(
-        err,
-        "no buffer named \"musk\" in this module; its buffers are: [\"mask\"]"
+        m.state_dict().keys().collect::<Vec<_>>(),
+        [
+            "weight",
+            "stats",
+            "steps",
+            "lazy",
+            "child.bias",
+            "child.mask"
+        ]
     );
+    m.to_dtype(DType::F16).unwrap();
+    assert_eq!(m.lazy.as_ref().unwrap().dtype(), DType::F16);
+}
+
+#[test]
+fn asking_for_what_a_module_lacks_says_what_it_has() {
     let m = toy(&[1.0]);
     let err = m.buffer("child.nope").unwrap_err().to_string();
     assert_eq!(
         err,
-        "Toy has no buffer \"child.nope\"; its buffers are [\"stats\", \"cache\", \"steps\", \"child.mask\"]"
+        "Toy has no buffer \"child.nope\"; its buffers are [\"stats\", \"cache\", \"steps\", \"lazy\", \"child.mask\"]"
     );
     let err = m.parameter("nope").unwrap_err().to_string();
-    assert!(err.starts_with("Toy has no parameter \"nope\""), "{err}");
+    assert_eq!(
+        err,
+        "Toy has no parameter \"nope\"; its parameters are [\"weight\", \"child.bias\"]"
+    );
 }
 
 #[test]
-fn set_buffer_reaches_children_and_keeps_the_kind() {
+fn set_buffer_reaches_children_and_refuses_parameters() {
     let mut m = toy(&[1.0, 2.0]);
     m.set_buffer(
         "child.mask",
         Tensor::zeros((2, 2), DType::U8, &Device::Cpu).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        m.buffer("child.mask").unwrap().to_vec2::<u8>().unwrap(),
-        [[0, 0], [0, 0]]
-    );
-    assert!(m
-        .set_buffer(
-            "weight",
-            Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap()
-        )
-        .is_err());
-    assert_eq!(m.parameters().len(), 2);
+    assert_eq!(m.child.mask.to_vec2::<u8>().unwrap(), [[0, 0], [0, 0]]);
+    let weight = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+    let err = m.set_buffer("weight", weight).unwrap_err().to_string();
+    assert!(err.starts_with("Toy has no buffer \"weight\""), "{err}");
+    assert_eq!(m.weight.to_vec1::<f32>().unwrap(), [1., 2.]);
 }
 
 #[test]
-fn casts_keep_integer_buffers() {
+fn casts_convert_floating_point_parameters_and_buffers_only() {
     let mut m = toy(&[1.0, 2.0]);
     m.to_dtype(DType::BF16).unwrap();
     let dtypes: Vec<(String, DType)> = m
         .diagnostics()
         .rows()
         .iter()
-        .map(|r| {
-            (
-                r.name.clone(),
-                match r.dtype.as_str() {
-                    "BF16" => DType::BF16,
-                    "I64" => DType::I64,
-                    "U8" => DType::U8,
-                    _ => DType::F32,
-                },
-            )
-        })
+        .filter_map(|r| Some((r.name.clone(), r.dtype()?)))
         .collect();
-    assert_eq!(
-        dtypes,
-        [
-            ("weight".to_string(), DType::BF16),
-            ("stats".to_string(), DType::BF16),
-            ("cache".to_string(), DType::BF16),
-            ("steps".to_string(), DType::I64),
-            ("scratch".to_string(), DType::F32),
-            ("child.bias".to_string(), DType::BF16),
-            ("child.mask".to_string(), DType::U8),
-        ]
-    );
+    let expected = [
+        ("weight", DType::BF16),
+        ("stats", DType::BF16),
+        ("cache", DType::BF16),
+        ("steps", DType::I64),
+        ("scratch", DType::F32),
+        ("child.bias", DType::BF16),
+        ("child.mask", DType::U8),
+    ];
+    assert_eq!(dtypes, expected.map(|(n, d)| (n.to_string(), d)).to_vec());
+    let err = m.to_dtype(DType::U8).unwrap_err().to_string();
+    assert!(err.contains("only accepts floating-point dtypes"), "{err}");
 }
 
 #[test]
-fn train_and_eval_are_recursive() {
+fn a_plain_field_left_in_another_dtype_is_flagged_by_the_report() {
+    let mut model = PositionalEncodingWithPlainField::new(100, 8, 10, 0).unwrap();
+    let report = model.diagnostics();
+    assert!(report.dtype_strays().is_empty());
+    model.to_dtype(DType::BF16).unwrap();
+    let report = model.diagnostics();
+    assert_eq!(report.dtype(), Some(DType::BF16));
+    let strays: Vec<&str> = report
+        .dtype_strays()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(strays, ["pe"]);
+    let text = report.to_string();
+    let pe_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("pe"))
+        .unwrap();
+    assert!(
+        pe_line.contains("plain field") && pe_line.ends_with("<- not in the module's dtype (BF16)"),
+        "{text}"
+    );
+    assert!(report.rich().1.contains("ub-stray"));
+    // The same model with a buffer: nothing strays.
+    let mut buffered = PositionalEncodingWithBuffer::new(100, 8, 10, 0).unwrap();
+    buffered.to_dtype(DType::BF16).unwrap();
+    assert!(buffered.diagnostics().dtype_strays().is_empty());
+    assert!(buffered.check_devices().is_ok());
+}
+
+#[test]
+fn train_and_eval_reach_every_dropout() {
     let mut m = toy(&[1.0]);
-    assert!(m.is_training() && m.child.is_training());
+    assert!(m.is_training() && m.child.dropout.is_training());
     m.eval();
-    assert!(!m.is_training() && !m.child.is_training());
+    assert!(!m.is_training() && !m.child.dropout.is_training());
     m.train();
-    assert!(m.is_training() && m.child.is_training());
+    assert!(m.is_training() && m.child.dropout.is_training());
 }
 
 #[test]
-fn device_report_names_strays() {
-    // Without a second device, a report built by hand shows what check() says.
-    use understanding_buffers::diagnostics::{DeviceReport, TensorRow};
-    let t = Tensor::zeros((6, 6), DType::F32, &Device::Cpu).unwrap();
-    let mut mask = TensorRow::new("mask".into(), &t, Kind::PlainField);
-    mask.device = "cpu".into();
-    let mut weight = TensorRow::new("W_query.weight".into(), &t, Kind::Parameter);
-    weight.device = "cuda:0".into();
-    let report = DeviceReport::new(
-        "CausalAttentionWithoutBuffers",
-        "cuda:0".into(),
-        vec![mask, weight],
+fn backward_gives_gradients_to_parameters_only() {
+    let m = toy(&[1.0, 2.0, 3.0]);
+    let y = m.weight.mul(&m.stats).unwrap();
+    let y = y.add(&m.scratch).unwrap().add(&m.child.bias).unwrap();
+    let loss = y.mul(&m.cache).unwrap().sum_all().unwrap();
+    let report = m.gradients(&loss).unwrap();
+    assert_eq!(report.with_gradient(), ["weight", "child.bias"]);
+    assert_eq!(
+        report.without_gradient(),
+        ["stats", "cache", "steps", "lazy", "scratch", "child.mask"]
     );
-    let err = report.check().unwrap_err().to_string();
+    let weight = report.rows().iter().find(|r| r.name == "weight").unwrap();
+    assert_eq!(weight.gradient.as_deref(), Some(&[3][..]));
+    assert!(weight.requires_grad);
+    assert!(report
+        .rows()
+        .iter()
+        .filter(|r| r.kind != Kind::Parameter)
+        .all(|r| !r.requires_grad));
+    let text = report.to_string();
+    assert!(
+        text.starts_with("Toy: gradients after backward()\n"),
+        "{text}"
+    );
+    let words = |name: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap();
+        line.split_whitespace().map(String::from).collect()
+    };
+    assert_eq!(
+        words("scratch"),
+        ["scratch", "plain", "field", "no", "None"],
+        "{text}"
+    );
+    assert_eq!(
+        words("weight"),
+        ["weight", "parameter", "yes", "tensor", "of", "shape", "[3]"],
+        "{text}"
+    );
+
+    // The lesson's modules: the weights get gradients, the mask none, buffer or not.
+    let batch = example_batch(&Device::Cpu).unwrap();
+    let with = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    let loss = with.forward(&batch).unwrap().sum_all().unwrap();
+    let report = with.gradients(&loss).unwrap();
+    assert_eq!(
+        report.with_gradient(),
+        ["W_query.weight", "W_key.weight", "W_value.weight"]
+    );
+    assert_eq!(report.without_gradient(), ["mask"]);
+    let without = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
+    let loss = without.forward(&batch).unwrap().sum_all().unwrap();
+    let report = without.gradients(&loss).unwrap();
+    assert_eq!(report.without_gradient(), ["mask"]);
+    assert_eq!(report.rows()[0].kind, Kind::PlainField);
+}
+
+#[test]
+fn a_load_writes_into_the_parameters_an_optimizer_already_holds() {
+    let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    let mut sgd = SGD::new(m.parameters(), 0.1).unwrap();
+    let before: Vec<_> = m.parameters().iter().map(|v| v.id()).collect();
+    m.load(reference("seed123_with_buffer.safetensors"), true)
+        .unwrap();
+    let after: Vec<_> = m.parameters().iter().map(|v| v.id()).collect();
+    assert_eq!(before, after, "the same variables, with the loaded values");
+    let loaded = m.w_query.weight.to_vec2::<f32>().unwrap();
+    let file =
+        checkpoint::load(reference("seed123_with_buffer.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(
+        loaded,
+        file.get("W_query.weight")
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+    );
+
+    let loss = m
+        .forward(&example_batch(&Device::Cpu).unwrap())
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let grads = loss.backward().unwrap();
+    let step = (grads.get(&m.w_query.weight).unwrap() * 0.1).unwrap();
+    let expected = (m.w_query.weight.as_tensor() - step).unwrap();
+    let expected = expected.to_vec2::<f32>().unwrap();
+    sgd.step(&grads).unwrap();
+    let trained = m.w_query.weight.to_vec2::<f32>().unwrap();
+    assert_ne!(
+        trained, loaded,
+        "the optimizer trained the module's weights"
+    );
+    assert_eq!(trained, expected, "starting from the loaded values");
+}
+
+#[test]
+fn a_load_copies_transposed_and_expanded_values_into_the_parameters() {
+    let mut linear = Linear::new(3, 2, true).unwrap();
+    let weight_id = linear.weight.id();
+    let cpu = &Device::Cpu;
+    let mut state = StateDict::new();
+    // A (3, 2) tensor read as its (2, 3) transpose, and a row expanded to two (stride 0).
+    let base = Tensor::new(&[[1f32, 4.], [2., 5.], [3., 6.]], cpu).unwrap();
+    state.insert("weight", base.t().unwrap());
+    state.insert(
+        "bias",
+        Tensor::new(&[7f32], cpu).unwrap().broadcast_as(2).unwrap(),
+    );
+    linear.load_state_dict(&state, true).unwrap();
+    assert_eq!(linear.weight.id(), weight_id);
+    assert_eq!(
+        linear.weight.to_vec2::<f32>().unwrap(),
+        [[1., 2., 3.], [4., 5., 6.]]
+    );
+    assert_eq!(
+        linear.bias.as_ref().unwrap().to_vec1::<f32>().unwrap(),
+        [7., 7.]
+    );
+    // A module's own state dict loads into it as a no-op.
+    linear.load_state_dict(&linear.state_dict(), true).unwrap();
+    assert_eq!(linear.weight.to_vec2::<f32>().unwrap()[1], [4., 5., 6.]);
+    // A value computed from the parameter itself (here its transpose, sharing its storage).
+    let mut square = Linear::new(2, 2, false).unwrap();
+    let w = square.weight.to_vec2::<f32>().unwrap();
+    let mut state = StateDict::new();
+    state.insert("weight", square.weight.t().unwrap());
+    square.load_state_dict(&state, true).unwrap();
+    let t = square.weight.to_vec2::<f32>().unwrap();
+    assert_eq!(t, [[w[0][0], w[1][0]], [w[0][1], w[1][1]]]);
+}
+
+#[test]
+fn an_optimizer_built_before_a_cast_keeps_the_old_variables() {
+    // Documented on Module::to_dtype and to_device: moved or cast parameters are new
+    // variables, so an optimizer must be built afterwards.
+    let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    let old = m.parameters();
+    let mut sgd = SGD::new(old.clone(), 0.5).unwrap();
+    m.to_device(&Device::Cpu).unwrap(); // same place: nothing moves, same variables
+    let ids = |vars: &[candle_core::Var]| vars.iter().map(|v| v.id()).collect::<Vec<_>>();
+    assert_eq!(ids(&m.parameters()), ids(&old));
+    m.to_dtype(DType::F64).unwrap();
+    assert!(ids(&m.parameters())
+        .iter()
+        .all(|id| !ids(&old).contains(id)));
+    let module_before = m.w_query.weight.to_vec2::<f64>().unwrap();
+    let old_before = old[0].to_vec2::<f32>().unwrap();
+    let loss = old[0].sqr().unwrap().sum_all().unwrap();
+    sgd.backward_step(&loss).unwrap();
+    assert_ne!(
+        old[0].to_vec2::<f32>().unwrap(),
+        old_before,
+        "it trains the old f32 weights"
+    );
+    assert_eq!(
+        m.w_query.weight.to_vec2::<f64>().unwrap(),
+        module_before,
+        "the module's f64 weights are not the optimizer's"
+    );
+}
+
+/// A hand-written impl, as `Module`'s documentation shows it, with one child misnamed in
+/// `fields_mut` (the bug the derive makes impossible).
+struct Misnamed {
+    w_query: Linear,
+}
+
+impl Module for Misnamed {
+    fn type_name(&self) -> &'static str {
+        "Misnamed"
+    }
+    fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
+        vec![("W_query", self.w_query.field())]
+    }
+    fn fields_mut(&mut self) -> Vec<(&'static str, FieldMut<'_>)> {
+        vec![("W_qeury", self.w_query.field_mut())]
+    }
+}
+
+#[test]
+fn a_misnamed_child_is_an_error_that_changes_nothing() {
+    let mut m = Misnamed {
+        w_query: Linear::new(3, 2, false).unwrap(),
+    };
+    let before = m.w_query.weight.to_vec2::<f32>().unwrap();
+    let mut state = m.state_dict();
+    state.insert(
+        "W_query.weight",
+        Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let err = m.load_state_dict(&state, true).unwrap_err().to_string();
     assert_eq!(
         err,
-        "CausalAttentionWithoutBuffers is on cuda:0 but these tensors are not: mask (plain field, on cpu). \
-         Register them as buffers so that to_device moves them, or move them yourself."
+        "Misnamed's fields() and fields_mut() disagree: only fields() lists W_query.weight, \
+         only fields_mut() lists W_qeury.weight. A hand-written impl Module must list the same \
+         fields, by the same names, in both (#[derive(Module)] writes both from one \
+         declaration). Nothing was changed."
     );
-    assert!(report.to_string().contains("<- not on the module's device"));
-    assert!(report.rich().1.contains("ub-stray"));
+    assert_eq!(m.w_query.weight.to_vec2::<f32>().unwrap(), before);
+    assert!(m.to_dtype(DType::F16).is_err());
+    assert_eq!(m.w_query.weight.dtype(), DType::F32);
+}
+
+/// The hand-written impl of `Module`'s documentation, correct this time.
+struct Scale {
+    weight: Param,
+    running_max: Buffer,
+}
+
+impl Module for Scale {
+    fn type_name(&self) -> &'static str {
+        "Scale"
+    }
+    fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
+        vec![
+            ("weight", self.weight.field()),
+            ("running_max", self.running_max.field()),
+        ]
+    }
+    fn fields_mut(&mut self) -> Vec<(&'static str, FieldMut<'_>)> {
+        vec![
+            ("weight", self.weight.field_mut()),
+            ("running_max", self.running_max.field_mut()),
+        ]
+    }
+}
+
+#[test]
+fn a_hand_written_impl_gets_every_operation() {
+    let cpu = &Device::Cpu;
+    let mut scale = Scale {
+        weight: Param::new(Tensor::ones(3, DType::F32, cpu).unwrap()).unwrap(),
+        running_max: Buffer::new(Tensor::zeros(3, DType::F32, cpu).unwrap()),
+    };
+    assert_eq!(
+        scale.state_dict().keys().collect::<Vec<_>>(),
+        ["weight", "running_max"]
+    );
+    let mut state = scale.state_dict();
+    state.insert("running_max", Tensor::new(&[1f32, 2., 3.], cpu).unwrap());
+    scale.load_state_dict(&state, true).unwrap();
+    assert_eq!(scale.running_max.to_vec1::<f32>().unwrap(), [1., 2., 3.]);
+    scale.to_dtype(DType::F16).unwrap();
+    assert_eq!(
+        (scale.weight.dtype(), scale.running_max.dtype()),
+        (DType::F16, DType::F16)
+    );
+    assert_eq!(scale.parameters().len(), 1);
+}
+
+#[test]
+fn a_cloned_module_shares_its_parameters_until_it_is_moved_or_cast() {
+    let mut a = toy(&[1.0, 2.0]);
+    let b = a.clone();
+    let mut state = a.state_dict();
+    state.insert("weight", Tensor::new(&[5f32, 6.], &Device::Cpu).unwrap());
+    a.load_state_dict(&state, true).unwrap();
+    assert_eq!(b.weight.to_vec1::<f32>().unwrap(), [5., 6.], "one variable");
+    let mut c = b.clone();
+    c.to_dtype(DType::F64).unwrap(); // new variables: c is on its own now
+    state.insert("weight", Tensor::new(&[7f32, 8.], &Device::Cpu).unwrap());
+    a.load_state_dict(&state, true).unwrap();
+    assert_eq!(b.weight.to_vec1::<f32>().unwrap(), [7., 8.]);
+    assert_eq!(c.weight.to_vec1::<f64>().unwrap(), [5., 6.]);
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -253,17 +525,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn moves_and_casts_never_touch_plain_fields(
+    fn casts_change_parameters_and_buffers_but_never_plain_fields(
         values in prop::collection::vec(-1e3f32..1e3, 1..16),
-        dtype in prop::sample::select(vec![DType::F16, DType::BF16, DType::F64, DType::F32]),
+        dtype in prop::sample::select(vec![DType::F16, DType::BF16, DType::F64]),
     ) {
         let mut m = toy(&values);
         let before = m.scratch.clone();
         m.to_dtype(dtype).unwrap();
-        m.to_device(&Device::Cpu).unwrap();
         prop_assert_eq!(m.scratch.id(), before.id());
         prop_assert_eq!(m.scratch.dtype(), DType::F32);
-        prop_assert_eq!(m.parameter("weight").unwrap().dtype(), dtype);
+        prop_assert_eq!(m.weight.dtype(), dtype);
+        prop_assert_eq!(m.stats.dtype(), dtype);
+        prop_assert_eq!(m.child.bias.dtype(), dtype);
     }
 
     #[test]
@@ -277,8 +550,10 @@ proptest! {
         let mut fresh = toy(&vec![0.0; values.len()]);
         let keys = fresh.load(&path, true).unwrap();
         prop_assert!(keys.is_empty());
-        for ((ka, a), (kb, b)) in m.state_dict().iter().zip(fresh.state_dict().iter()) {
-            prop_assert_eq!(ka, kb);
+        let saved = m.state_dict();
+        let loaded = fresh.state_dict();
+        prop_assert_eq!(saved.keys().collect::<Vec<_>>(), loaded.keys().collect::<Vec<_>>());
+        for ((_, a), (_, b)) in saved.iter().zip(loaded.iter()) {
             prop_assert_eq!(a.dtype(), b.dtype());
             prop_assert_eq!(a.dims(), b.dims());
             let bits = |t: &Tensor| -> Vec<u8> {

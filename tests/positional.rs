@@ -25,56 +25,84 @@ fn the_table_follows_the_formula() {
 
 #[test]
 fn buffer_kinds_decide_what_is_saved() {
-    let keys = |storage| {
-        PositionalEncodingModel::new(100, 8, 10, storage, 0)
-            .unwrap()
-            .state_dict()
-            .keys()
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(keys(TableStorage::Buffer), ["pe", "embedding.weight"]);
+    let keys =
+        |m: &dyn Module| -> Vec<String> { m.state_dict().keys().map(String::from).collect() };
+    let buffered = PositionalEncodingWithBuffer::new(100, 8, 10, 0).unwrap();
+    let non_persistent = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 0).unwrap();
+    let plain = PositionalEncodingWithPlainField::new(100, 8, 10, 0).unwrap();
+    assert_eq!(keys(&buffered), ["pe", "embedding.weight"]);
+    assert_eq!(keys(&non_persistent), ["embedding.weight"]);
+    assert_eq!(keys(&plain), ["embedding.weight"]);
+    let buffers =
+        |m: &dyn Module| -> Vec<String> { m.named_buffers().into_iter().map(|(n, _)| n).collect() };
     assert_eq!(
-        keys(TableStorage::NonPersistentBuffer),
-        ["embedding.weight"]
-    );
-    assert_eq!(keys(TableStorage::PlainField), ["embedding.weight"]);
-    let m = PositionalEncodingModel::new(100, 8, 10, TableStorage::NonPersistentBuffer, 0).unwrap();
-    assert_eq!(
-        m.named_buffers().len(),
-        1,
+        buffers(&non_persistent),
+        ["pe"],
         "non-persistent buffers are still buffers"
+    );
+    assert!(buffers(&plain).is_empty());
+    let kind = |m: &dyn Module| m.diagnostics().rows()[0].kind;
+    assert_eq!(
+        [kind(&buffered), kind(&non_persistent), kind(&plain)],
+        [
+            TensorKind::Buffer,
+            TensorKind::NonPersistentBuffer,
+            TensorKind::PlainField
+        ]
     );
 }
 
 #[test]
-fn casting_a_plain_field_table_breaks_the_forward_pass() {
-    let mut model = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0).unwrap();
-    model.to_dtype(DType::BF16).unwrap();
-    assert_eq!(model.forward(&ids()).unwrap().dtype(), DType::BF16);
-
-    let mut plain =
-        PositionalEncodingModel::new(1000, 16, 50, TableStorage::PlainField, 0).unwrap();
-    plain.to_dtype(DType::BF16).unwrap();
-    assert_eq!(plain.table().unwrap().dtype(), DType::F32);
-    let err = plain.forward(&ids()).unwrap_err();
-    assert!(
-        matches!(err, Error::Candle(_)),
-        "candle's own error: {err:?}"
+fn a_non_persistent_table_is_recomputed_and_the_embedding_loaded() {
+    let saved = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 3).unwrap();
+    let state = saved.state_dict();
+    let mut restored = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 4).unwrap();
+    assert!(restored.load_state_dict(&state, true).unwrap().is_empty());
+    assert_eq!(
+        restored.embedding.weight.to_vec2::<f32>().unwrap(),
+        saved.embedding.weight.to_vec2::<f32>().unwrap()
     );
     assert_eq!(
-        err.to_string(),
-        "dtype mismatch in add, lhs: BF16, rhs: F32"
+        restored.pe.to_vec2::<f32>().unwrap(),
+        sinusoidal_table(10, 8).unwrap().to_vec2::<f32>().unwrap()
+    );
+}
+
+#[test]
+fn the_three_models_differ_in_the_table_field_only() {
+    use understanding_buffers::notebook::lesson_code::difference;
+    let changed = |a: &str, b: &str| -> Vec<String> {
+        let diff = difference(a, b).unwrap();
+        diff.text()
+            .lines()
+            .skip(2)
+            .filter(|l| l.starts_with(['-', '+']))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        changed(
+            "PositionalEncodingWithBuffer",
+            "PositionalEncodingWithPlainField"
+        ),
+        ["-    pub pe: Buffer,", "+    pub pe: Tensor,"]
+    );
+    assert_eq!(
+        changed(
+            "PositionalEncodingWithBuffer",
+            "PositionalEncodingWithNonPersistentBuffer"
+        ),
+        ["+    #[module(persistent = false)]"]
     );
 }
 
 #[test]
 fn output_is_embedding_plus_positions() {
-    let model = PositionalEncodingModel::new(1000, 16, 50, TableStorage::Buffer, 0).unwrap();
+    let model = PositionalEncodingWithBuffer::new(1000, 16, 50, 0).unwrap();
     let out = model.forward(&ids()).unwrap().squeeze(0).unwrap();
     let emb = model
-        .parameter("embedding.weight")
-        .unwrap()
+        .embedding
+        .weight
         .index_select(&ids().flatten_all().unwrap(), 0)
         .unwrap();
     let pe = sinusoidal_table(50, 16).unwrap().narrow(0, 0, 5).unwrap();
@@ -87,22 +115,17 @@ fn output_is_embedding_plus_positions() {
 
 #[test]
 fn seeded_embeddings_are_reproducible() {
-    let a = PositionalEncodingModel::new(50, 4, 10, TableStorage::Buffer, 7).unwrap();
-    let b = PositionalEncodingModel::new(50, 4, 10, TableStorage::Buffer, 7).unwrap();
-    let c = PositionalEncodingModel::new(50, 4, 10, TableStorage::Buffer, 8).unwrap();
-    let w = |m: &PositionalEncodingModel| {
-        m.parameter("embedding.weight")
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap()
-    };
+    let a = PositionalEncodingWithBuffer::new(50, 4, 10, 7).unwrap();
+    let b = PositionalEncodingWithBuffer::new(50, 4, 10, 7).unwrap();
+    let c = PositionalEncodingWithBuffer::new(50, 4, 10, 8).unwrap();
+    let w = |m: &PositionalEncodingWithBuffer| m.embedding.weight.to_vec2::<f32>().unwrap();
     assert_eq!(w(&a), w(&b));
     assert_ne!(w(&a), w(&c));
 }
 
 #[test]
 fn bad_input_says_what_is_wrong() {
-    let model = PositionalEncodingModel::new(100, 16, 4, TableStorage::Buffer, 0).unwrap();
+    let model = PositionalEncodingWithBuffer::new(100, 16, 4, 0).unwrap();
     let err = model.forward(&ids()).unwrap_err().to_string();
     assert_eq!(
         err,
@@ -129,13 +152,32 @@ fn bad_input_says_what_is_wrong() {
 }
 
 #[test]
+fn every_mask_strategy_computes_the_same_attention() {
+    use understanding_buffers::lesson::cost::{MaskRun, MaskStrategy};
+    let mut run = MaskRun::new(2, 5, 3, &Device::Cpu).unwrap();
+    let outputs: Vec<Vec<f32>> = MaskStrategy::ALL
+        .iter()
+        .map(|&s| {
+            let out = run.forward(s).unwrap();
+            assert_eq!(out.dims(), [2, 5, 3]);
+            out.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+    assert!(outputs[0].iter().all(|v| v.is_finite()));
+}
+
+#[test]
 fn mask_costs() {
-    use understanding_buffers::cost::{mask_bytes, MaskStrategy};
+    use understanding_buffers::lesson::cost::{forward_time_ms, mask_bytes, MaskStrategy};
     assert_eq!(mask_bytes(4096, Some(DType::F32)), 64 << 20);
     assert_eq!(mask_bytes(4096, Some(DType::U8)), 16 << 20);
     assert_eq!(mask_bytes(4096, None), 0);
     for s in MaskStrategy::ALL {
-        let ms = understanding_buffers::cost::forward_time_ms(s, 1, 4, 2, 1, &Device::Cpu).unwrap();
-        assert!(ms.is_finite() && ms >= 0.0);
+        let ms = forward_time_ms(s, 1, 4, 2, 3, &Device::Cpu).unwrap();
+        assert!(ms > 0.0 && ms < 10_000.0, "{s:?}: {ms} ms");
     }
+    let err = forward_time_ms(MaskStrategy::BufferOnDevice, 1, 4, 2, 0, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("repeats >= 1"), "{err}");
 }

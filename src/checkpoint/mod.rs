@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
-//! use understanding_buffers::{checkpoint, StateDict};
+//! use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 //!
 //! let mut sd = StateDict::new();
 //! sd.insert("mask", Tensor::new(&[[0f32, 2.], [0., 0.]], &Device::Cpu)?);
@@ -13,7 +13,7 @@
 //! assert_eq!(loaded.keys().collect::<Vec<_>>(), ["mask"]);
 //! assert_eq!(loaded.get("mask").unwrap().to_vec2::<f32>()?, [[0., 2.], [0., 0.]]);
 //! # std::fs::remove_file(&path).unwrap();
-//! # Ok::<(), understanding_buffers::Error>(())
+//! # Ok::<(), understanding_buffers::error::Error>(())
 //! ```
 //!
 //! # The two formats
@@ -42,7 +42,10 @@
 //! `pickle` can run any code. [`load_pth`] runs its own small interpreter instead, which
 //! knows only the opcodes `torch.save` writes and answers only the few calls a state dict
 //! needs, like PyTorch's `torch.load(weights_only=True)`. It ignores the device a tensor was
-//! saved from (`'cuda:0'`): tensors go to the device you ask for. Anything else (a whole
+//! saved from (`'cuda:0'`): tensors go to the device you ask for. Views load with their
+//! values: a transpose or a slice is copied out of its storage, and an expanded view (stride
+//! 0, PyTorch's `expand`) stays a view, a candle broadcast, so that memory stays in
+//! proportion to the file. Anything else (a whole
 //! pickled `nn.Module`, a `torch.bool` tensor candle cannot hold, a damaged file) is an error
 //! that says what is wrong and how to fix it.
 //!
@@ -55,8 +58,9 @@
 //! floats and `f8e8m0` are not.
 
 // The code, from the bottom up: `pickle.rs` runs (and writes) pickles without running their
-// code; `torch.rs` says what the globals of a torch.save pickle mean; `pth.rs` reads and
-// writes the zip archive; `safetensors.rs` wraps the safetensors crate.
+// code, and knows nothing of torch; `torch.rs` says what the globals of a torch.save pickle
+// mean (it is the interpreter's host); `pth.rs` reads and writes the zip archive;
+// `safetensors.rs` wraps the safetensors crate.
 mod pickle;
 mod pth;
 mod safetensors;
@@ -69,7 +73,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 
-use crate::{Error, Result, StateDict};
+use crate::core::module::{IncompatibleKeys, Module};
+use crate::core::state_dict::StateDict;
+use crate::error::{Error, Result};
+
+/// Saving and loading a whole module, for every [`Module`] (the prelude imports it).
+///
+/// ```
+/// use understanding_buffers::prelude::*;
+///
+/// let m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+/// let path = std::env::temp_dir().join("understanding-buffers-doc-module.pth");
+/// m.save(&path)?; // torch.save(m.state_dict(), path)
+/// let mut fresh = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+/// assert!(fresh.load(&path, true)?.is_empty()); // every key matched
+/// assert_eq!(fresh.state_dict().to_string(), m.state_dict().to_string());
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub trait Checkpoint: Module {
+    /// Saves the module's state dict to `path` (`.safetensors` or `.pth`), atomically.
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save(&self.state_dict(), path)
+    }
+
+    /// Loads a state dict from `path` (`.safetensors`, `.pth`) with
+    /// [`Module::load_state_dict`].
+    fn load(&mut self, path: impl AsRef<Path>, strict: bool) -> Result<IncompatibleKeys> {
+        let state = load(path, &Device::Cpu)?;
+        self.load_state_dict(&state, strict)
+    }
+}
+
+impl<M: Module + ?Sized> Checkpoint for M {}
 
 /// What errors of the `*_bytes` loaders name as the file.
 const IN_MEMORY: &str = "<bytes>";
@@ -79,7 +115,7 @@ const IN_MEMORY: &str = "<bytes>";
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{checkpoint, StateDict};
+/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("w", Tensor::ones((2, 3), candle_core::DType::F32, &Device::Cpu)?);
@@ -89,7 +125,7 @@ const IN_MEMORY: &str = "<bytes>";
 ///
 /// let err = checkpoint::save(&sd, "weights.npz").unwrap_err();
 /// assert!(err.to_string().contains(".safetensors"));
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn save(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
@@ -111,7 +147,7 @@ pub fn save(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
 ///     sd.keys().collect::<Vec<_>>(),
 ///     ["mask", "W_query.weight", "W_key.weight", "W_value.weight"]
 /// );
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
     let path = path.as_ref();
@@ -126,7 +162,7 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{checkpoint, StateDict};
+/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("pe", Tensor::zeros((4, 8), DType::F32, &Device::Cpu)?);
@@ -134,7 +170,7 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
 /// checkpoint::save_safetensors(&sd, &path)?;
 /// assert_eq!(checkpoint::load_safetensors(&path, &Device::Cpu)?.get("pe").unwrap().dims(), [4, 8]);
 /// # std::fs::remove_file(&path).unwrap();
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn save_safetensors(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
     safetensors::save(sd, path.as_ref())
@@ -150,7 +186,7 @@ pub fn save_safetensors(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
 /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/reference/seed123_with_buffer.safetensors");
 /// let sd = checkpoint::load_safetensors(path, &Device::Cpu)?;
 /// assert_eq!(sd.get("mask").unwrap().dims(), [6, 6]);
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn load_safetensors(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
     let path = path.as_ref();
@@ -176,7 +212,7 @@ pub fn load_safetensors_bytes(bytes: &[u8], device: &Device) -> Result<StateDict
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{checkpoint, StateDict};
+/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("b", Tensor::new(&[1f32, 2.], &Device::Cpu)?);
@@ -185,7 +221,7 @@ pub fn load_safetensors_bytes(bytes: &[u8], device: &Device) -> Result<StateDict
 /// checkpoint::save_pth(&sd, &path)?;
 /// assert_eq!(checkpoint::load_pth(&path, &Device::Cpu)?.keys().collect::<Vec<_>>(), ["b", "a"]);
 /// # std::fs::remove_file(&path).unwrap();
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn save_pth(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
     pth::save(sd, path.as_ref())
@@ -203,7 +239,7 @@ pub fn save_pth(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
 /// let sd = checkpoint::load_pth(path, &Device::Cpu)?;
 /// let mask = sd.get("mask").unwrap().to_vec2::<f32>()?;
 /// assert_eq!(mask[0], [0., 2., 2., 2., 2., 2.]);
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn load_pth(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
     let path = path.as_ref();

@@ -4,18 +4,20 @@
 //! Python's pickle format is a program for a stack machine: opcodes push values, build
 //! tuples, lists and dicts from them, and *call* globals (`REDUCE`), which is how a pickle
 //! runs arbitrary code. This interpreter imports and runs nothing: a global is just its
-//! name ([`Global`]), and the few calls a state dict needs (`OrderedDict()`,
-//! `torch._utils._rebuild_tensor_v2(...)`, ...) are answered by a [`Host`] (`torch.rs`) that
-//! builds plain descriptions of storages and tensors. Anything else is an error.
+//! name ([`Global`]), and the calls a file makes are answered by a [`Host`], which builds its
+//! own objects ([`Value::Object`]). This module knows nothing of what the globals mean:
+//! `torch.rs` is the host for `torch.save` files.
 //!
 //! The interpreter covers protocols 2 to 5 without their text-mode (protocol 0) opcodes,
 //! and never panics on malformed input: every read is bounds-checked, values nest at most
-//! [`MAX_DEPTH`] levels, and copies made by memo lookups are charged against a budget
-//! proportional to the input, so a small file cannot expand into a huge one.
+//! [`MAX_DEPTH`] levels, and the memory it holds stays in proportion to the input. Every
+//! value carries its nesting depth and its weight (roughly the bytes it takes), known when
+//! it is built, so no check walks a value; copies made by memo lookups are paid for, before
+//! they are made, from a budget proportional to the input. So a few kilobytes of opcodes
+//! cannot make it hold gigabytes, nor take quadratic time.
 
 use std::collections::HashMap;
-
-use super::torch::{StorageRef, TensorRef};
+use std::mem::size_of;
 
 /// Errors of this module are plain messages; `pth.rs` adds the file they belong to.
 pub(super) type PResult<T> = std::result::Result<T, String>;
@@ -23,29 +25,35 @@ pub(super) type PResult<T> = std::result::Result<T, String>;
 /// How deeply values may nest (a state dict needs 4 levels: dict, tensor args, shape tuple).
 pub(super) const MAX_DEPTH: usize = 64;
 
-/// A Python object as the interpreter sees it.
+/// A Python object as the interpreter sees it; `O` is what the host makes of calls.
 ///
 /// Booleans and floats are kept (and shown by `Debug`) although a state dict never reads
 /// them: they are a tensor's `requires_grad` and the like.
 #[derive(Clone, Debug)]
 #[allow(dead_code)]
-pub(super) enum Value {
+pub(super) enum Value<O> {
     None,
     Bool(bool),
     Int(i64),
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    Tuple(Vec<Value>),
-    List(Vec<Value>),
+    Tuple(Vec<Value<O>>),
+    List(Vec<Value<O>>),
     /// A `dict` or `collections.OrderedDict`: pairs in insertion order.
-    Dict(Vec<(Value, Value)>),
+    Dict(Vec<(Value<O>, Value<O>)>),
     /// A class or function the file names; never imported.
     Global(Global),
-    /// A storage the file refers to by persistent id (`BINPERSID`).
-    Storage(StorageRef),
-    /// A tensor: a view onto a storage.
-    Tensor(TensorRef),
+    /// Something the host built: a storage, a tensor.
+    Object(O),
+}
+
+/// What a host's objects must tell the interpreter.
+pub(super) trait Object: Clone {
+    /// The Python type name, for error messages.
+    fn kind(&self) -> &'static str;
+    /// Roughly how many bytes it holds beyond the `Value` that holds it.
+    fn weight(&self) -> usize;
 }
 
 /// `module.name`, as written by the `GLOBAL` and `STACK_GLOBAL` opcodes.
@@ -68,7 +76,7 @@ impl std::fmt::Display for Global {
     }
 }
 
-impl Value {
+impl<O: Object> Value<O> {
     /// The Python type name, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -82,51 +90,109 @@ impl Value {
             Value::List(_) => "list",
             Value::Dict(_) => "dict",
             Value::Global(_) => "class or function",
-            Value::Storage(_) => "storage",
-            Value::Tensor(_) => "tensor",
+            Value::Object(o) => o.kind(),
         }
     }
 
-    /// Nesting depth: 0 for scalars, 1 + the deepest item for containers.
-    fn depth(&self) -> usize {
-        let deepest = |items: &mut dyn Iterator<Item = &Value>| {
-            1 + items.map(Value::depth).max().unwrap_or(0)
-        };
-        match self {
-            Value::Tuple(items) | Value::List(items) => deepest(&mut items.iter()),
-            Value::Dict(pairs) => deepest(&mut pairs.iter().flat_map(|(k, v)| [k, v])),
-            _ => 0,
+    /// Roughly how many bytes this value takes, without what it contains.
+    fn own_weight(&self) -> usize {
+        size_of::<Self>()
+            + match self {
+                Value::Str(s) => s.len(),
+                Value::Bytes(b) => b.len(),
+                Value::Global(g) => g.module.len() + g.name.len(),
+                Value::Object(o) => o.weight(),
+                _ => 0,
+            }
+    }
+}
+
+/// A value with its nesting depth (0 for scalars) and weight, so that neither is computed
+/// by walking it again.
+struct Held<O> {
+    value: Value<O>,
+    depth: usize,
+    weight: usize,
+}
+
+impl<O: Object> Held<O> {
+    /// A value that holds no other value.
+    fn scalar(value: Value<O>) -> Self {
+        Self {
+            weight: value.own_weight(),
+            value,
+            depth: 0,
         }
     }
 
-    /// Roughly how many bytes a copy of this value takes.
-    fn weight(&self) -> usize {
-        const NODE: usize = 32;
-        NODE + match self {
-            Value::Str(s) => s.len(),
-            Value::Bytes(b) => b.len(),
-            Value::Tuple(items) | Value::List(items) => items.iter().map(Value::weight).sum(),
-            Value::Dict(pairs) => pairs.iter().map(|(k, v)| k.weight() + v.weight()).sum(),
-            Value::Global(g) => g.module.len() + g.name.len(),
-            Value::Storage(s) => s.key.len(),
-            Value::Tensor(t) => t.storage.key.len() + 16 * t.shape.len(),
-            _ => 0,
-        }
+    /// A tuple or list of `items`.
+    fn container(make: fn(Vec<Value<O>>) -> Value<O>, items: Vec<Held<O>>) -> PResult<Self> {
+        let depth = 1 + items.iter().map(|h| h.depth).max().unwrap_or(0);
+        let weight = size_of::<Value<O>>() + items.iter().map(|h| h.weight).sum::<usize>();
+        check_depth(depth)?;
+        Ok(Self {
+            value: make(items.into_iter().map(|h| h.value).collect()),
+            depth,
+            weight,
+        })
     }
+
+    /// Measures a value the host returned, by walking it once: host results are small, or
+    /// made of arguments whose copies the budget already paid for.
+    fn measured(value: Value<O>) -> PResult<Self> {
+        fn measure<O: Object>(value: &Value<O>, level: usize) -> PResult<(usize, usize)> {
+            check_depth(level)?;
+            let items: Vec<&Value<O>> = match value {
+                Value::Tuple(items) | Value::List(items) => items.iter().collect(),
+                Value::Dict(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
+                _ => return Ok((0, value.own_weight())),
+            };
+            let (mut depth, mut weight) = (1, value.own_weight());
+            for item in items {
+                let (d, w) = measure(item, level + 1)?;
+                (depth, weight) = (depth.max(d + 1), weight + w);
+            }
+            Ok((depth, weight))
+        }
+        let (depth, weight) = measure(&value, 0)?;
+        check_depth(depth)?;
+        Ok(Self {
+            value,
+            depth,
+            weight,
+        })
+    }
+}
+
+fn check_depth(depth: usize) -> PResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(format!("values nest deeper than {MAX_DEPTH} levels"));
+    }
+    Ok(())
 }
 
 /// What the file's globals mean. The interpreter asks; it never imports anything.
 pub(super) trait Host {
+    /// The objects calls build.
+    type Object: Object;
     /// `REDUCE` and `NEWOBJ`: the value of `func(*args)`.
-    fn call(&mut self, func: &Global, args: Vec<Value>) -> PResult<Value>;
+    fn call(
+        &mut self,
+        func: &Global,
+        args: Vec<Value<Self::Object>>,
+    ) -> PResult<Value<Self::Object>>;
     /// `BINPERSID`: the object a persistent id stands for.
-    fn persistent_load(&mut self, pid: Value) -> PResult<Value>;
-    /// `BUILD`: `inst` after `inst.__setstate__(state)`.
-    fn build(&mut self, inst: Value, state: Value) -> PResult<Value>;
+    fn persistent_load(&mut self, pid: Value<Self::Object>) -> PResult<Value<Self::Object>>;
+    /// `BUILD`: `inst` after `inst.__setstate__(state)`, made of `inst` and `state` only.
+    fn build(
+        &mut self,
+        inst: Value<Self::Object>,
+        state: Value<Self::Object>,
+    ) -> PResult<Value<Self::Object>>;
 }
 
 /// Runs the pickle `data` and returns the object it builds.
-pub(super) fn load(data: &[u8], host: &mut dyn Host) -> PResult<Value> {
+pub(super) fn load<H: Host>(data: &[u8], host: &mut H) -> PResult<Value<H::Object>> {
     Machine::new(data, host).run()
 }
 
@@ -182,48 +248,58 @@ const FRAME: u8 = 0x95;
 /// A stack entry, with the memo indices that name it: in Python a memo entry *is* the object
 /// on the stack, so containers filled after `BINPUT` must read back filled. An entry's memo
 /// indices get its final value when it leaves the stack.
-struct Slot {
-    value: Value,
+struct Slot<O> {
+    held: Held<O>,
     memo: Vec<u32>,
 }
 
-enum Memo {
-    Value(Value),
+enum Memo<O> {
+    Value(Held<O>),
     /// Still on the stack, at this position.
     OnStack(usize),
 }
 
-struct Machine<'a> {
+struct Machine<'a, H: Host> {
     input: Input<'a>,
-    host: &'a mut dyn Host,
-    stack: Vec<Slot>,
+    host: &'a mut H,
+    stack: Vec<Slot<H::Object>>,
     /// Stack lengths at each open `MARK`.
     marks: Vec<usize>,
-    memo: HashMap<u32, Memo>,
-    /// Bytes that memo copies may still take.
+    memo: HashMap<u32, Memo<H::Object>>,
+    /// Bytes that memo copies may still take: proportional to the input.
     budget: usize,
 }
 
-impl<'a> Machine<'a> {
-    fn new(data: &'a [u8], host: &'a mut dyn Host) -> Self {
+/// The bytes of memo copies a pickle of `input_len` bytes may make: a small floor, then 64
+/// per byte of input (`torch.save` pickles copy a few times their size, in memoized globals
+/// and tensors).
+fn copy_budget(input_len: usize) -> usize {
+    (4usize << 20).saturating_add(input_len.saturating_mul(64))
+}
+
+const TOO_MANY_COPIES: &str =
+    "the pickle copies far more data than it holds; the file is damaged or crafted";
+
+impl<'a, H: Host> Machine<'a, H> {
+    fn new(data: &'a [u8], host: &'a mut H) -> Self {
         Self {
             input: Input { data, pos: 0 },
             host,
             stack: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
-            budget: (64usize << 20).saturating_add(data.len().saturating_mul(32)),
+            budget: copy_budget(data.len()),
         }
     }
 
-    fn run(mut self) -> PResult<Value> {
+    fn run(mut self) -> PResult<Value<H::Object>> {
         loop {
             let at = self.input.pos;
             let op = self.input.u8()?;
             if op == STOP {
                 // The result leaves the machine, and its memo with it: no copy needed.
                 let top = self.top_mut().map_err(|e| format!("at STOP: {e}"))?;
-                return Ok(std::mem::replace(&mut top.value, Value::None));
+                return Ok(std::mem::replace(&mut top.held.value, Value::None));
             }
             self.step(op)
                 .map_err(|e| format!("at byte {at} (opcode 0x{op:02x}): {e}"))?;
@@ -310,16 +386,16 @@ impl<'a> Machine<'a> {
             TUPLE1..=TUPLE3 => {
                 let n = usize::from(op - TUPLE1) + 1;
                 let items = self.pop_n(n)?;
-                self.push_container(Value::Tuple(items))?
+                self.push_held(Held::container(Value::Tuple, items)?)
             }
             TUPLE => {
                 let items = self.pop_mark()?;
-                self.push_container(Value::Tuple(items))?
+                self.push_held(Held::container(Value::Tuple, items)?)
             }
             EMPTY_LIST => self.push(Value::List(Vec::new())),
             LIST => {
                 let items = self.pop_mark()?;
-                self.push_container(Value::List(items))?
+                self.push_held(Held::container(Value::List, items)?)
             }
             APPEND => {
                 let item = self.pop()?;
@@ -353,27 +429,30 @@ impl<'a> Machine<'a> {
                 let module = self.pop_str("STACK_GLOBAL module")?;
                 self.push(Value::Global(Global { module, name }))
             }
-            REDUCE => {
+            REDUCE | NEWOBJ => {
                 let args = self.pop()?;
                 let func = self.pop()?;
-                self.call(func, args)?
-            }
-            NEWOBJ => {
-                let args = self.pop()?;
-                let cls = self.pop()?;
-                self.call(cls, args)?
+                self.call(func.value, args.value)?
             }
             BUILD => {
                 let state = self.pop()?;
                 let slot = self.top_mut()?;
-                let inst = std::mem::replace(&mut slot.value, Value::None);
-                let built = self.host.build(inst, state)?;
-                self.top_mut()?.value = built;
+                let inst = std::mem::replace(&mut slot.held.value, Value::None);
+                let (depth, weight) = (slot.held.depth, slot.held.weight);
+                let built = self.host.build(inst, state.value)?;
+                // The host builds from the instance and the state only (see `Host::build`).
+                let depth = depth.max(state.depth + 1);
+                check_depth(depth)?;
+                self.top_mut()?.held = Held {
+                    value: built,
+                    depth,
+                    weight: weight.saturating_add(state.weight),
+                };
             }
             BINPERSID => {
                 let pid = self.pop()?;
-                let object = self.host.persistent_load(pid)?;
-                self.push(object)
+                let object = self.host.persistent_load(pid.value)?;
+                self.push_held(Held::measured(object)?)
             }
             BINPUT => {
                 let i = self.input.u8()?;
@@ -405,18 +484,15 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    fn push(&mut self, value: Value) {
-        self.stack.push(Slot {
-            value,
-            memo: Vec::new(),
-        });
+    fn push(&mut self, value: Value<H::Object>) {
+        self.push_held(Held::scalar(value));
     }
 
-    /// Pushes a container after checking how deeply it nests.
-    fn push_container(&mut self, value: Value) -> PResult<()> {
-        check_depth(&value)?;
-        self.push(value);
-        Ok(())
+    fn push_held(&mut self, held: Held<H::Object>) {
+        self.stack.push(Slot {
+            held,
+            memo: Vec::new(),
+        });
     }
 
     fn push_str(&mut self, len: usize) -> PResult<()> {
@@ -437,7 +513,7 @@ impl<'a> Machine<'a> {
         self.marks.last().copied().unwrap_or(0)
     }
 
-    fn pop(&mut self) -> PResult<Value> {
+    fn pop(&mut self) -> PResult<Held<H::Object>> {
         if self.stack.len() <= self.floor() {
             return Err("stack underflow: the pickle is damaged".into());
         }
@@ -449,14 +525,14 @@ impl<'a> Machine<'a> {
     }
 
     /// Pops `n` values, returned in stack order.
-    fn pop_n(&mut self, n: usize) -> PResult<Vec<Value>> {
+    fn pop_n(&mut self, n: usize) -> PResult<Vec<Held<H::Object>>> {
         let mut items = (0..n).map(|_| self.pop()).collect::<PResult<Vec<_>>>()?;
         items.reverse();
         Ok(items)
     }
 
     /// Pops everything above the last `MARK`, and the mark.
-    fn pop_mark(&mut self) -> PResult<Vec<Value>> {
+    fn pop_mark(&mut self) -> PResult<Vec<Held<H::Object>>> {
         let at = self
             .marks
             .pop()
@@ -465,23 +541,23 @@ impl<'a> Machine<'a> {
         slots.into_iter().map(|slot| self.retire(slot)).collect()
     }
 
-    /// A slot leaves the stack: its memo indices keep its final value.
-    fn retire(&mut self, slot: Slot) -> PResult<Value> {
+    /// A slot leaves the stack: its memo indices keep a copy of its final value.
+    fn retire(&mut self, slot: Slot<H::Object>) -> PResult<Held<H::Object>> {
         for index in slot.memo {
-            self.charge(&slot.value)?;
-            self.memo.insert(index, Memo::Value(slot.value.clone()));
+            let copy = self.copy(&slot.held)?;
+            self.memo.insert(index, Memo::Value(copy));
         }
-        Ok(slot.value)
+        Ok(slot.held)
     }
 
     fn pop_str(&mut self, what: &str) -> PResult<String> {
-        match self.pop()? {
+        match self.pop()?.value {
             Value::Str(s) => Ok(s),
             other => Err(format!("{what} is a {}, not a str", other.kind())),
         }
     }
 
-    fn top_mut(&mut self) -> PResult<&mut Slot> {
+    fn top_mut(&mut self) -> PResult<&mut Slot<H::Object>> {
         if self.stack.len() <= self.floor() {
             return Err("stack underflow: the pickle is damaged".into());
         }
@@ -490,7 +566,7 @@ impl<'a> Machine<'a> {
             .ok_or_else(|| "stack underflow".into())
     }
 
-    fn call(&mut self, func: Value, args: Value) -> PResult<()> {
+    fn call(&mut self, func: Value<H::Object>, args: Value<H::Object>) -> PResult<()> {
         let Value::Global(func) = func else {
             return Err(format!(
                 "the pickle calls a {}, not a class or function",
@@ -504,33 +580,51 @@ impl<'a> Machine<'a> {
             ));
         };
         let result = self.host.call(&func, args)?;
-        self.push_container(result)
+        self.push_held(Held::measured(result)?);
+        Ok(())
     }
 
-    fn extend_list(&mut self, items: Vec<Value>) -> PResult<()> {
+    /// The top slot, its depth and weight grown by `items` that go into it.
+    fn grow_top(&mut self, items: &[Held<H::Object>]) -> PResult<&mut Slot<H::Object>> {
         let slot = self.top_mut()?;
-        let Value::List(list) = &mut slot.value else {
-            return Err(format!("APPEND to a {}, not a list", slot.value.kind()));
-        };
-        list.extend(items);
-        check_depth(&slot.value)
+        for item in items {
+            slot.held.depth = slot.held.depth.max(item.depth + 1);
+            slot.held.weight = slot.held.weight.saturating_add(item.weight);
+        }
+        check_depth(slot.held.depth)?;
+        Ok(slot)
+    }
+
+    fn extend_list(&mut self, items: Vec<Held<H::Object>>) -> PResult<()> {
+        let kind = self.top_mut()?.held.value.kind();
+        if kind != "list" {
+            return Err(format!("APPEND to a {kind}, not a list"));
+        }
+        let slot = self.grow_top(&items)?;
+        if let Value::List(list) = &mut slot.held.value {
+            list.extend(items.into_iter().map(|h| h.value));
+        }
+        Ok(())
     }
 
     /// `SETITEM(S)`: `items` alternate keys and values. A repeated key keeps the place of its
     /// first occurrence, as in a Python dict; `StateDict::insert` does that when converting.
-    fn extend_dict(&mut self, items: Vec<Value>) -> PResult<()> {
+    fn extend_dict(&mut self, items: Vec<Held<H::Object>>) -> PResult<()> {
         if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with a key but no value".into());
         }
-        let slot = self.top_mut()?;
-        let Value::Dict(pairs) = &mut slot.value else {
-            return Err(format!("SETITEM on a {}, not a dict", slot.value.kind()));
-        };
-        let mut items = items.into_iter();
-        while let (Some(key), Some(value)) = (items.next(), items.next()) {
-            pairs.push((key, value));
+        let kind = self.top_mut()?.held.value.kind();
+        if kind != "dict" {
+            return Err(format!("SETITEM on a {kind}, not a dict"));
         }
-        check_depth(&slot.value)
+        let slot = self.grow_top(&items)?;
+        if let Value::Dict(pairs) = &mut slot.held.value {
+            let mut items = items.into_iter().map(|h| h.value);
+            while let (Some(key), Some(value)) = (items.next(), items.next()) {
+                pairs.push((key, value));
+            }
+        }
+        Ok(())
     }
 
     fn put(&mut self, index: u32) -> PResult<()> {
@@ -555,31 +649,36 @@ impl<'a> Machine<'a> {
     }
 
     fn get(&mut self, index: u32) -> PResult<()> {
-        let value = match self.memo.get(&index) {
-            Some(Memo::Value(v)) => v,
-            Some(Memo::OnStack(pos)) => &self.stack.get(*pos).ok_or("memo out of sync")?.value,
+        let held = match self.memo.get(&index) {
+            Some(Memo::Value(held)) => held,
+            Some(Memo::OnStack(pos)) => &self.stack.get(*pos).ok_or("memo out of sync")?.held,
             None => return Err(format!("memo entry {index} is read before it is written")),
         };
-        let value = value.clone();
-        self.charge(&value)?;
-        self.push(value);
+        self.budget = self
+            .budget
+            .checked_sub(held.weight)
+            .ok_or(TOO_MANY_COPIES)?;
+        let copy = Held {
+            value: held.value.clone(),
+            depth: held.depth,
+            weight: held.weight,
+        };
+        self.push_held(copy);
         Ok(())
     }
 
-    /// Accounts for a copy, so that memo lookups cannot blow a small file up.
-    fn charge(&mut self, value: &Value) -> PResult<()> {
-        self.budget = self.budget.checked_sub(value.weight()).ok_or(
-            "the pickle copies far more data than it holds; the file is damaged or crafted",
-        )?;
-        Ok(())
+    /// A copy of `held`, paid for from the budget before it is made.
+    fn copy(&mut self, held: &Held<H::Object>) -> PResult<Held<H::Object>> {
+        self.budget = self
+            .budget
+            .checked_sub(held.weight)
+            .ok_or(TOO_MANY_COPIES)?;
+        Ok(Held {
+            value: held.value.clone(),
+            depth: held.depth,
+            weight: held.weight,
+        })
     }
-}
-
-fn check_depth(value: &Value) -> PResult<()> {
-    if value.depth() > MAX_DEPTH {
-        return Err(format!("values nest deeper than {MAX_DEPTH} levels"));
-    }
-    Ok(())
 }
 
 /// A little-endian two's-complement integer (`LONG1`, `LONG4`) that must fit in an `i64`.

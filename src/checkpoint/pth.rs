@@ -17,9 +17,12 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::pickle::{self, PResult, Pickler, Value};
-use super::torch::{InCandle, StorageRef, TensorRef, TorchDType, TorchGlobals};
+use super::torch::{
+    InCandle, StorageRef, TensorRef, TorchDType, TorchGlobals, TorchObject, TorchValue,
+};
 use super::{tensor_from_le_bytes, tensor_to_le_bytes, write_atomically};
-use crate::{Error, Result, StateDict};
+use crate::core::state_dict::StateDict;
+use crate::error::{Error, Result};
 
 /// Reads a `.pth` file's state dict onto `device`; `source` names it in errors.
 pub(super) fn load_bytes(bytes: &[u8], device: &Device, source: &Path) -> Result<StateDict> {
@@ -28,11 +31,13 @@ pub(super) fn load_bytes(bytes: &[u8], device: &Device, source: &Path) -> Result
     let entries = file.entries().map_err(fail)?;
     let mut sd = StateDict::new();
     for (key, view) in entries {
-        let (dtype, data) = file.tensor_data(&key, &view).map_err(fail)?;
-        sd.insert(
-            key,
-            tensor_from_le_bytes(&data, dtype, &view.shape, device)?,
-        );
+        let (dtype, data, base) = file.tensor_data(&key, &view).map_err(fail)?;
+        let mut tensor = tensor_from_le_bytes(&data, dtype, &base, device)?;
+        if base != view.shape {
+            // An expanded view: its repeated dimensions stay views (stride 0), as in PyTorch.
+            tensor = tensor.broadcast_as(view.shape.as_slice())?;
+        }
+        sd.insert(key, tensor);
     }
     Ok(sd)
 }
@@ -72,7 +77,7 @@ impl<'a> PthFile<'a> {
         let value = pickle::load(&pickle, &mut TorchGlobals).map_err(|e| format!("{name}: {e}"))?;
         let pairs = match value {
             Value::Dict(pairs) => pairs,
-            Value::Tensor(_) => {
+            Value::Object(TorchObject::Tensor(_)) => {
                 return Err(
                     "the file holds a single tensor, not a state dict; save a dict of \
                             named tensors instead: torch.save({'name': tensor}, path)"
@@ -92,8 +97,14 @@ impl<'a> PthFile<'a> {
             .collect()
     }
 
-    /// The candle dtype and little-endian, row-major bytes of the tensor under `key`.
-    fn tensor_data(&mut self, key: &str, view: &TensorRef) -> PResult<(DType, Vec<u8>)> {
+    /// The candle dtype and little-endian, row-major bytes of the tensor under `key`, and the
+    /// shape those bytes have: the view's, with every expanded dimension (see [`gather`])
+    /// of size 1.
+    fn tensor_data(
+        &mut self,
+        key: &str,
+        view: &TensorRef,
+    ) -> PResult<(DType, Vec<u8>, Vec<usize>)> {
         let dtype = match view.dtype.candle {
             InCandle::Is(dtype) => dtype,
             InCandle::Missing { fix } => {
@@ -106,12 +117,12 @@ impl<'a> PthFile<'a> {
         };
         let swap = !self.little_endian;
         let storage = self.storage(&view.storage)?;
-        let mut data = gather(key, view, storage)?;
+        let (mut data, base) = gather(key, view, storage)?;
         if swap {
             data.chunks_exact_mut(view.dtype.size)
                 .for_each(<[u8]>::reverse);
         }
-        Ok((dtype, data))
+        Ok((dtype, data, base))
     }
 
     /// A storage's bytes, read once and checked against the size its persistent id declares.
@@ -264,7 +275,7 @@ fn find_prefix(archive: &ZipArchive<Cursor<&[u8]>>) -> PResult<String> {
 }
 
 /// A `(key, value)` pair of the top-level dict, which must map names to tensors.
-fn entry(key: Value, value: Value) -> PResult<(String, TensorRef)> {
+fn entry(key: TorchValue, value: TorchValue) -> PResult<(String, TensorRef)> {
     let Value::Str(key) = key else {
         return Err(format!(
             "the state dict has a key that is a {}, not a str",
@@ -272,7 +283,7 @@ fn entry(key: Value, value: Value) -> PResult<(String, TensorRef)> {
         ));
     };
     match value {
-        Value::Tensor(tensor) => Ok((key, tensor)),
+        Value::Object(TorchObject::Tensor(tensor)) => Ok((key, tensor)),
         Value::Dict(_) => Err(format!(
             "the value under key {key:?} is a dict, not a tensor: the file holds more than a \
              state dict (a training checkpoint?). Save the state dict alone in PyTorch: \
@@ -285,8 +296,15 @@ fn entry(key: Value, value: Value) -> PResult<(String, TensorRef)> {
     }
 }
 
-/// The view's elements in row-major order, copied out of `storage` (strided views included).
-fn gather(key: &str, view: &TensorRef, storage: &[u8]) -> PResult<Vec<u8>> {
+/// The view's elements in row-major order, copied out of `storage` (strided views
+/// included), and the shape they have.
+///
+/// A dimension of stride 0 repeats the same elements (PyTorch's `expand`, e.g.
+/// `torch.tensor([1., 2.]).expand(3, 2)` has strides `(0, 1)`): it is gathered once, with
+/// size 1 in the returned shape, and the caller broadcasts it back, so memory stays in
+/// proportion to the storage. Other views that read an element more than once (`as_strided`
+/// windows) are refused, for the same reason.
+fn gather(key: &str, view: &TensorRef, storage: &[u8]) -> PResult<(Vec<u8>, Vec<usize>)> {
     let (shape, stride, size) = (&view.shape, &view.stride, view.dtype.size);
     let damaged = |what: String| format!("key {key:?}: {what}; the file is damaged");
     if shape.len() != stride.len() {
@@ -304,14 +322,21 @@ fn gather(key: &str, view: &TensorRef, storage: &[u8]) -> PResult<Vec<u8>> {
     }
     let available = storage.len() / size;
     if shape.contains(&0) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), shape.clone()));
     }
     let overflow = || damaged("the shape overflows".into());
-    let numel = shape
+    shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .ok_or_else(overflow)?;
-    let last = shape
+    // Expanded dimensions are read once.
+    let base: Vec<usize> = shape
+        .iter()
+        .zip(stride)
+        .map(|(&n, &s)| if s == 0 { 1 } else { n })
+        .collect();
+    let numel: usize = base.iter().product();
+    let last = base
         .iter()
         .zip(stride)
         .try_fold(view.offset, |end, (&d, &s)| {
@@ -327,21 +352,23 @@ fn gather(key: &str, view: &TensorRef, storage: &[u8]) -> PResult<Vec<u8>> {
     }
     if numel > available {
         return Err(format!(
-            "key {key:?} is a view that repeats elements (shape {shape:?}, strides {stride:?}): \
-             {numel} elements from a storage of {available}; save it with .contiguous() first"
+            "key {key:?} is a view that reads elements more than once (shape {shape:?}, strides \
+             {stride:?}): {numel} elements from a storage of {available}; save it with \
+             .contiguous() first"
         ));
     }
     let bytes_at = |pos: usize, count: usize| storage.get(pos * size..(pos + count) * size);
-    if is_row_major(shape, stride) {
-        return Ok(bytes_at(view.offset, numel).ok_or_else(overflow)?.to_vec());
+    if is_row_major(&base, stride) {
+        let data = bytes_at(view.offset, numel).ok_or_else(overflow)?;
+        return Ok((data.to_vec(), base));
     }
     let mut out = Vec::with_capacity(numel * size);
-    let mut index = vec![0usize; shape.len()];
+    let mut index = vec![0usize; base.len()];
     for _ in 0..numel {
         let pos = view.offset + index.iter().zip(stride).map(|(i, s)| i * s).sum::<usize>();
         out.extend_from_slice(bytes_at(pos, 1).ok_or_else(overflow)?);
         // Next index, last dimension fastest.
-        for (i, &n) in index.iter_mut().zip(shape).rev() {
+        for (i, &n) in index.iter_mut().zip(&base).rev() {
             *i += 1;
             if *i < n {
                 break;
@@ -349,7 +376,7 @@ fn gather(key: &str, view: &TensorRef, storage: &[u8]) -> PResult<Vec<u8>> {
             *i = 0;
         }
     }
-    Ok(out)
+    Ok((out, base))
 }
 
 /// Whether `stride` lays `shape` out in C order (dimensions of size 1 may have any stride).

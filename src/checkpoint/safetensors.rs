@@ -11,7 +11,8 @@ use ::safetensors::tensor::{Dtype, SafeTensors, View};
 use candle_core::{DType, Device};
 
 use super::{tensor_from_le_bytes, tensor_to_le_bytes, write_atomically};
-use crate::{Error, Result, StateDict};
+use crate::core::state_dict::StateDict;
+use crate::error::{Error, Result};
 
 /// A tensor's bytes, ready for the `safetensors` serializer (candle's own `View` impl
 /// panics if a tensor cannot be copied; this one is filled beforehand, with errors).

@@ -6,7 +6,7 @@
 
 use candle_core::DType;
 
-use super::pickle::{Global, Host, PResult, Value};
+use super::pickle::{Global, Host, Object, PResult, Value};
 
 /// A PyTorch dtype: its name, the storage class `torch.save` names it by, and what candle
 /// makes of it.
@@ -100,11 +100,45 @@ pub(super) struct TensorRef {
     pub stride: Vec<usize>,
 }
 
+/// What the globals of a `torch.save` pickle build: storages, and tensors viewing them.
+#[derive(Clone, Debug)]
+pub(super) enum TorchObject {
+    /// A storage the file refers to by persistent id (`BINPERSID`).
+    Storage(StorageRef),
+    /// A tensor: a view onto a storage.
+    Tensor(TensorRef),
+}
+
+impl Object for TorchObject {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Storage(_) => "storage",
+            Self::Tensor(_) => "tensor",
+        }
+    }
+
+    fn weight(&self) -> usize {
+        let storage = std::mem::size_of::<StorageRef>();
+        match self {
+            Self::Storage(s) => storage + s.key.len(),
+            Self::Tensor(t) => {
+                let dims = (t.shape.len() + t.stride.len()) * std::mem::size_of::<usize>();
+                std::mem::size_of::<TensorRef>() + t.storage.key.len() + dims
+            }
+        }
+    }
+}
+
+/// A value of a `torch.save` pickle.
+pub(super) type TorchValue = Value<TorchObject>;
+
 /// The globals a state dict needs: `OrderedDict()`, the tensor rebuild functions, storages.
 pub(super) struct TorchGlobals;
 
 impl Host for TorchGlobals {
-    fn call(&mut self, func: &Global, args: Vec<Value>) -> PResult<Value> {
+    type Object = TorchObject;
+
+    fn call(&mut self, func: &Global, args: Vec<TorchValue>) -> PResult<TorchValue> {
         match (func.module.as_str(), func.name.as_str()) {
             ("collections", "OrderedDict") | ("builtins", "dict") if args.is_empty() => {
                 Ok(Value::Dict(Vec::new()))
@@ -123,11 +157,11 @@ impl Host for TorchGlobals {
             // A parameter is its tensor here: candle keeps no `requires_grad` in a state dict.
             ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state")
             | ("torch.nn.parameter", "Parameter") => match args.into_iter().next() {
-                Some(tensor @ Value::Tensor(_)) => Ok(tensor),
+                Some(tensor @ Value::Object(TorchObject::Tensor(_))) => Ok(tensor),
                 _ => Err(format!("{func} is not given a tensor")),
             },
             // Tensor subclasses and tensors with extra attributes: (func, type, args, state).
-            ("torch._tensor", "_rebuild_from_type_v2") => match <[Value; 4]>::try_from(args) {
+            ("torch._tensor", "_rebuild_from_type_v2") => match <[TorchValue; 4]>::try_from(args) {
                 Ok([Value::Global(inner), Value::Global(class), Value::Tuple(inner_args), _]) => {
                     let plain = class.is("torch", "Tensor")
                         || class.is("torch.nn.parameter", "Parameter")
@@ -149,7 +183,7 @@ impl Host for TorchGlobals {
         }
     }
 
-    fn persistent_load(&mut self, pid: Value) -> PResult<Value> {
+    fn persistent_load(&mut self, pid: TorchValue) -> PResult<TorchValue> {
         let Value::Tuple(items) = pid else {
             return Err(format!("a persistent id is a {}, not a tuple", pid.kind()));
         };
@@ -176,14 +210,18 @@ impl Host for TorchGlobals {
             _ => return Err(format!("unknown storage class {class}")),
         };
         let size = usize::try_from(*size).map_err(|_| format!("storage {key} has size {size}"))?;
-        Ok(Value::Storage(StorageRef { key, dtype, size }))
+        Ok(Value::Object(TorchObject::Storage(StorageRef {
+            key,
+            dtype,
+            size,
+        })))
     }
 
-    fn build(&mut self, inst: Value, state: Value) -> PResult<Value> {
+    fn build(&mut self, inst: TorchValue, state: TorchValue) -> PResult<TorchValue> {
         // A state dict's `_metadata` (module versions) and a parameter's extra attributes:
         // neither is part of a candle state dict.
         match inst {
-            Value::Dict(_) | Value::Tensor(_) => Ok(inst),
+            Value::Dict(_) | Value::Object(TorchObject::Tensor(_)) => Ok(inst),
             other => Err(format!(
                 "BUILD sets {} state on a {}",
                 state.kind(),
@@ -209,14 +247,17 @@ fn unsupported_global(func: &Global) -> String {
 
 /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`, and
 /// its v1 and v3 siblings: the first four arguments are the same.
-fn rebuild_tensor(args: &[Value], v3_dtype: Option<&'static TorchDType>) -> PResult<Value> {
+fn rebuild_tensor(
+    args: &[TorchValue],
+    v3_dtype: Option<&'static TorchDType>,
+) -> PResult<TorchValue> {
     let [storage, offset, shape, stride, ..] = args else {
         return Err(format!(
             "a tensor is rebuilt from {} arguments, not at least 4",
             args.len()
         ));
     };
-    let Value::Storage(storage) = storage else {
+    let Value::Object(TorchObject::Storage(storage)) = storage else {
         return Err(format!(
             "a tensor is rebuilt from a {}, not a storage",
             storage.kind()
@@ -225,23 +266,23 @@ fn rebuild_tensor(args: &[Value], v3_dtype: Option<&'static TorchDType>) -> PRes
     let dtype = v3_dtype
         .or(storage.dtype)
         .ok_or("an untyped storage without a dtype")?;
-    Ok(Value::Tensor(TensorRef {
+    Ok(Value::Object(TorchObject::Tensor(TensorRef {
         storage: storage.clone(),
         dtype,
         offset: to_usize(offset, "a storage offset")?,
         shape: to_usizes(shape, "a size")?,
         stride: to_usizes(stride, "a stride")?,
-    }))
+    })))
 }
 
-fn to_usize(value: &Value, what: &str) -> PResult<usize> {
+fn to_usize(value: &TorchValue, what: &str) -> PResult<usize> {
     match value {
         Value::Int(v) => usize::try_from(*v).map_err(|_| format!("{what} is {v}")),
         other => Err(format!("{what} is a {}, not an int", other.kind())),
     }
 }
 
-fn to_usizes(value: &Value, what: &str) -> PResult<Vec<usize>> {
+fn to_usizes(value: &TorchValue, what: &str) -> PResult<Vec<usize>> {
     match value {
         Value::Tuple(items) | Value::List(items) => {
             items.iter().map(|v| to_usize(v, what)).collect()

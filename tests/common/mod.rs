@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: the PyTorch expectations and reference files.
 #![allow(dead_code)]
 
+pub mod pickle;
+
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};

@@ -16,6 +16,7 @@ import collections
 import io
 import json
 import math
+import os
 import pickle
 import pickletools
 import struct
@@ -194,10 +195,26 @@ def read_safetensors(path: Path) -> dict[str, tuple[str, list, bytes]]:
 
 
 def _interchange(repo_root: Path, name: str) -> Path:
+    """A file `cargo test` wrote. Run by hand without it, the test is skipped; in CI
+    (CI=true), where scripts/test.sh runs cargo test first, its absence is a failure."""
     path = repo_root / "target" / "interchange" / name
     if not path.exists():
-        pytest.skip(f"{path} is missing: run `cargo test --test checkpoint writes_interchange_file`")
+        message = f"{path} is missing: run `cargo test --test checkpoint writes_interchange_file`"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(message + " (in CI, cargo test runs before pytest and must have written it)")
+        pytest.skip(message)
     return path
+
+
+def test_a_missing_interchange_file_fails_in_ci_and_skips_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="is missing"):
+        _interchange(tmp_path, "absent.pth")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="is missing"):
+        _interchange(tmp_path, "absent.pth")
 
 
 def test_the_emulation_reads_a_file_pytorch_wrote(repo_root: Path) -> None:

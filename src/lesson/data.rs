@@ -1,6 +1,34 @@
-//! Where the lesson's data files are: the checkpoints PyTorch wrote, in `data/reference/`.
+//! The lesson's data: its example sentence, and where the checkpoints PyTorch wrote are
+//! (`data/reference/`).
 
 use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use crate::error::Result;
+
+/// The six-token example of the lesson, "Your journey starts with one step", as 3-d
+/// embeddings, stacked twice into a batch of shape `(2, 6, 3)` on `device`.
+///
+/// ```
+/// let batch = understanding_buffers::lesson::data::example_batch(&candle_core::Device::Cpu)?;
+/// assert_eq!(batch.dims(), &[2, 6, 3]);
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub fn example_batch(device: &Device) -> Result<Tensor> {
+    let inputs = Tensor::new(
+        &[
+            [0.43f32, 0.15, 0.89], // Your     (x^1)
+            [0.55, 0.87, 0.66],    // journey  (x^2)
+            [0.57, 0.85, 0.64],    // starts   (x^3)
+            [0.22, 0.58, 0.33],    // with     (x^4)
+            [0.77, 0.25, 0.10],    // one      (x^5)
+            [0.05, 0.80, 0.55],    // step     (x^6)
+        ],
+        device,
+    )?;
+    Ok(Tensor::stack(&[&inputs, &inputs], 0)?)
+}
 
 fn candidates(name: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
@@ -26,7 +54,7 @@ fn candidates(name: &str) -> Vec<PathBuf> {
 /// "file not found" error naming the path.
 ///
 /// ```
-/// let path = understanding_buffers::reference_file("seed123_with_buffer.safetensors");
+/// let path = understanding_buffers::lesson::data::reference_file("seed123_with_buffer.safetensors");
 /// assert!(path.exists());
 /// ```
 pub fn reference_file(name: &str) -> PathBuf {

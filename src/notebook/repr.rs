@@ -38,6 +38,9 @@ use std::fmt;
 
 use candle_core::{DType, Device, DeviceLocation, Tensor};
 
+use crate::core::state_dict::StateDict;
+use crate::error::Error;
+
 /// PyTorch's `PRINT_OPTS.precision`: decimals of a fixed or scientific float.
 const PRECISION: usize = 4;
 /// PyTorch's `PRINT_OPTS.threshold`: more elements than this are summarised.
@@ -55,7 +58,7 @@ const PREFIX: &str = "tensor(";
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::repr::TensorRepr;
+/// use understanding_buffers::notebook::repr::TensorRepr;
 ///
 /// # fn main() -> candle_core::Result<()> {
 /// let t = Tensor::new(&[[-0.4519f32, 0.2216], [-0.5874, 0.0058]], &Device::Cpu)?;
@@ -73,7 +76,7 @@ pub struct TensorRepr<'a>(pub &'a Tensor);
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::repr::repr;
+/// use understanding_buffers::notebook::repr::repr;
 ///
 /// # fn main() -> candle_core::Result<()> {
 /// // PyTorch: torch.triu(torch.ones(2, 2), diagonal=1)
@@ -93,8 +96,22 @@ impl fmt::Display for TensorRepr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match render(self.0) {
             Ok(text) => f.write_str(&text),
-            Err(err) => write!(f, "{PREFIX}<error: {}>)", crate::Error::from(err)),
+            Err(err) => write!(f, "{PREFIX}<error: {}>)", Error::from(err)),
         }
+    }
+}
+
+/// A state dict prints as PyTorch prints one: `OrderedDict([('mask', tensor(...)), ...])`.
+impl fmt::Display for StateDict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OrderedDict([")?;
+        for (i, (key, tensor)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "('{key}', {})", TensorRepr(tensor))?;
+        }
+        f.write_str("])")
     }
 }
 
@@ -106,7 +123,7 @@ impl fmt::Display for TensorRepr<'_> {
 ///
 /// ```
 /// use candle_core::DeviceLocation;
-/// use understanding_buffers::repr::device_suffix;
+/// use understanding_buffers::notebook::repr::device_suffix;
 ///
 /// assert_eq!(device_suffix(DeviceLocation::Cpu), None);
 /// assert_eq!(
@@ -134,7 +151,7 @@ pub fn device_suffix(location: DeviceLocation) -> Option<String> {
 ///
 /// ```
 /// use candle_core::DType;
-/// use understanding_buffers::repr::torch_dtype_name;
+/// use understanding_buffers::notebook::repr::torch_dtype_name;
 ///
 /// assert_eq!(torch_dtype_name(DType::F32), "torch.float32");
 /// assert_eq!(torch_dtype_name(DType::BF16), "torch.bfloat16");

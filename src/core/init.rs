@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Shape, Tensor};
 
-use crate::Result;
+use crate::error::Result;
 
 /// SplitMix64: a tiny, well-known generator with a fixed output for each seed.
 struct SplitMix64(u64);
@@ -27,10 +27,10 @@ impl SplitMix64 {
 ///
 /// ```
 /// use candle_core::Device;
-/// let a = understanding_buffers::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
-/// let b = understanding_buffers::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
+/// let a = understanding_buffers::core::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
+/// let b = understanding_buffers::core::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
 /// assert_eq!(a.to_vec2::<f32>()?, b.to_vec2::<f32>()?);
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn seeded_normal<S: Into<Shape>>(shape: S, seed: u64, device: &Device) -> Result<Tensor> {
     let shape = shape.into();

@@ -1,26 +1,23 @@
 //! [`StateDict`]: named tensors in a fixed order, like PyTorch's `OrderedDict` state dicts.
 
-use std::fmt;
-
 use candle_core::{DType, Device, Tensor};
 
-use crate::repr::TensorRepr;
-use crate::Result;
+use crate::error::Result;
 
 /// A module's saved state: `(name, tensor)` pairs in PyTorch's order (own parameters, own
 /// persistent buffers, then each child's entries under `child.` names).
 ///
-/// Printing it gives PyTorch's `OrderedDict([...])` text:
+/// Printing it gives PyTorch's `OrderedDict([...])` text (see [`crate::notebook::repr`]):
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::StateDict;
+/// use understanding_buffers::core::state_dict::StateDict;
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("mask", Tensor::new(&[[0f32, 1.], [0., 0.]], &Device::Cpu)?);
 /// assert_eq!(sd.keys().collect::<Vec<_>>(), ["mask"]);
 /// assert_eq!(sd.to_string(), "OrderedDict([('mask', tensor([[0., 1.],\n        [0., 0.]]))])");
-/// # Ok::<(), understanding_buffers::Error>(())
+/// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct StateDict {
@@ -127,18 +124,5 @@ impl IntoIterator for StateDict {
     type IntoIter = std::vec::IntoIter<(String, Tensor)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
-    }
-}
-
-impl fmt::Display for StateDict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OrderedDict([")?;
-        for (i, (key, tensor)) in self.entries.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "('{key}', {})", TensorRepr(tensor))?;
-        }
-        f.write_str("])")
     }
 }

@@ -1,0 +1,172 @@
+//! `#[derive(Module)]` for the `understanding-buffers` crate, which re-exports it: use it as
+//! `understanding_buffers::core::module::Module` (or from the crate's prelude).
+//!
+//! The derive reads a struct's fields and writes the two lists the `Module` trait asks for,
+//! `fields` and `fields_mut`, from the same declaration, so they cannot disagree. What each
+//! field *is* comes from its type, through the crate's `Field` trait: a `Param` is a
+//! parameter, a `Buffer` a buffer, a `Tensor` a plain field, a `Module` a child, and a number
+//! or flag is configuration. The derive itself only knows names and three attributes:
+//!
+//! - `#[module(rename = "W_query")]`: the name PyTorch uses, when Rust's naming differs;
+//! - `#[module(persistent = false)]`: a buffer left out of the state dict;
+//! - `#[module(skip)]`: a field the module walk never sees.
+//!
+//! For
+//!
+//! ```text
+//! #[derive(Module)]
+//! struct Scale {
+//!     #[module(rename = "Weight")]
+//!     weight: Param,
+//!     #[module(persistent = false)]
+//!     cache: Buffer,
+//! }
+//! ```
+//!
+//! it writes (as `cargo expand` shows it)
+//!
+//! ```text
+//! impl ::understanding_buffers::core::module::Module for Scale {
+//!     fn type_name(&self) -> &'static str { "Scale" }
+//!     fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
+//!         vec![
+//!             ("Weight", Field::field(&self.weight)),
+//!             ("cache", non_persistent(&self.cache)),
+//!         ]
+//!     }
+//!     fn fields_mut(&mut self) -> Vec<(&'static str, FieldMut<'_>)> {
+//!         vec![
+//!             ("Weight", Field::field_mut(&mut self.weight)),
+//!             ("cache", Field::field_mut(&mut self.cache)),
+//!         ]
+//!     }
+//! }
+//! ```
+//!
+//! with every path spelled out from `::understanding_buffers::core::field`.
+
+use proc_macro::TokenStream;
+use proc_macro2::Span;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Ident, LitBool, LitStr};
+
+/// Implements `understanding_buffers::core::module::Module` for a struct with named fields.
+/// See the crate documentation for the attributes.
+#[proc_macro_derive(Module, attributes(module))]
+pub fn derive_module(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand(&input)
+        .unwrap_or_else(Error::into_compile_error)
+        .into()
+}
+
+/// One field the walk sees: its Rust name, its module name, and whether it is saved.
+struct Entry {
+    ident: Ident,
+    name: String,
+    persistent: bool,
+    /// The field's type, where a type error (not a field type, not a buffer) points.
+    ty: Span,
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let fields = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(named) => named.named.iter().collect(),
+            Fields::Unit => Vec::new(),
+            Fields::Unnamed(_) => return Err(not_a_struct(input)),
+        },
+        _ => return Err(not_a_struct(input)),
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    for field in fields {
+        let ident = field.ident.clone().ok_or_else(|| not_a_struct(input))?;
+        if let Some(entry) = entry(ident, field.ty.span(), &field.attrs)? {
+            if let Some(other) = entries.iter().find(|e| e.name == entry.name) {
+                let message = format!(
+                    "fields `{}` and `{}` are both named {:?}; give one another #[module(rename = \"...\")]",
+                    other.ident, entry.ident, entry.name
+                );
+                return Err(Error::new(entry.ident.span(), message));
+            }
+            entries.push(entry);
+        }
+    }
+
+    let krate = quote!(::understanding_buffers);
+    let field = quote!(#krate::core::field);
+    let reads = entries.iter().map(|e| {
+        let (ident, name) = (&e.ident, &e.name);
+        if e.persistent {
+            quote_spanned!(e.ty=> (#name, #field::Field::field(&self.#ident)))
+        } else {
+            quote_spanned!(e.ty=> (#name, #field::non_persistent(&self.#ident)))
+        }
+    });
+    let writes = entries.iter().map(|e| {
+        let (ident, name) = (&e.ident, &e.name);
+        quote_spanned!(e.ty=> (#name, #field::Field::field_mut(&mut self.#ident)))
+    });
+    let ty = &input.ident;
+    let type_name = ty.unraw().to_string();
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    Ok(quote! {
+        impl #impl_generics #krate::core::module::Module for #ty #ty_generics #where_clause {
+            fn type_name(&self) -> &'static str {
+                #type_name
+            }
+            fn fields(&self) -> ::std::vec::Vec<(&'static str, #field::FieldRef<'_>)> {
+                ::std::vec![#(#reads),*]
+            }
+            fn fields_mut(&mut self) -> ::std::vec::Vec<(&'static str, #field::FieldMut<'_>)> {
+                ::std::vec![#(#writes),*]
+            }
+        }
+    })
+}
+
+/// The walk's view of one field, or `None` for `#[module(skip)]`.
+fn entry(ident: Ident, ty: Span, attrs: &[syn::Attribute]) -> syn::Result<Option<Entry>> {
+    let mut name = ident.unraw().to_string();
+    let mut persistent = true;
+    let mut skip = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("module")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                let value: LitStr = meta.value()?.parse()?;
+                name = value.value();
+                if name.is_empty() || name.contains('.') {
+                    return Err(Error::new(
+                        value.span(),
+                        "a module name must be non-empty and contain no '.' (dots join a child's name to its tensors' names)",
+                    ));
+                }
+            } else if meta.path.is_ident("persistent") {
+                persistent = meta.value()?.parse::<LitBool>()?.value;
+            } else if meta.path.is_ident("skip") {
+                skip = true;
+            } else {
+                return Err(meta.error(
+                    "unknown module attribute; expected `rename = \"...\"`, `persistent = false` or `skip`",
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    Ok((!skip).then_some(Entry {
+        ident,
+        name,
+        persistent,
+        ty,
+    }))
+}
+
+fn not_a_struct(input: &DeriveInput) -> Error {
+    Error::new(
+        input.ident.span(),
+        "#[derive(Module)] works on structs with named fields",
+    )
+}

@@ -1,0 +1,200 @@
+//! The building blocks the lessons' modules are made of: [`Linear`], [`Embedding`] and
+//! [`Dropout`], PyTorch's `nn.Linear`, `nn.Embedding` and `nn.Dropout` with typed fields.
+//! Their forward passes are candle-nn's; these types add the parameters, the checks with
+//! plain error messages, and (for dropout) the training mode.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::Module as _;
+
+use crate::core::field::{FieldMut, FieldRef};
+use crate::core::init::seeded_normal;
+use crate::core::module::Module;
+use crate::core::param::Param;
+use crate::error::{Error, Result};
+
+/// `y = x Wᵀ + b` with `W` of shape `(d_out, d_in)`, like PyTorch's `nn.Linear`: parameters
+/// `weight` and, with `bias`, `bias`. Initialised uniformly in `±1/√d_in` (PyTorch's range;
+/// candle's generator cannot be seeded, so load weights when values must be reproducible).
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use understanding_buffers::{core::layers::Linear, core::module::Module};
+///
+/// let linear = Linear::new(3, 2, false)?;
+/// let y = linear.forward(&Tensor::ones((4, 3), DType::F32, &Device::Cpu)?)?;
+/// assert_eq!(y.dims(), &[4, 2]);
+/// assert_eq!(linear.state_dict().keys().collect::<Vec<_>>(), ["weight"]);
+/// assert!(linear.forward(&Tensor::ones((4, 5), DType::F32, &Device::Cpu)?).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+#[derive(Clone, Debug, Module)]
+pub struct Linear {
+    /// The weight, `(d_out, d_in)`.
+    pub weight: Param,
+    /// The bias, `(d_out,)`; `None` for `bias = false` (PyTorch: `bias=None`).
+    pub bias: Option<Param>,
+}
+
+impl Linear {
+    /// A linear layer on the CPU.
+    pub fn new(d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
+        let bound = (1.0 / (d_in.max(1) as f64).sqrt()) as f32;
+        let uniform = |shape: &[usize]| Tensor::rand(-bound, bound, shape, &Device::Cpu);
+        Ok(Self {
+            weight: Param::new(uniform(&[d_out, d_in])?)?,
+            bias: if bias {
+                Some(Param::new(uniform(&[d_out])?)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// The size of the inputs' last dimension, `d_in`.
+    pub fn in_features(&self) -> usize {
+        self.weight.dims().get(1).copied().unwrap_or(0)
+    }
+
+    /// Applies the layer to the last dimension of `x` (candle-nn's `Linear`).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let d = x.dims().last().copied().unwrap_or(0);
+        if d != self.in_features() {
+            return Err(Error::Input(format!(
+                "Linear expects inputs whose last dimension is {}, got shape {:?}",
+                self.in_features(),
+                x.dims()
+            )));
+        }
+        let bias = self.bias.as_ref().map(|b| b.as_tensor().clone());
+        let layer = candle_nn::Linear::new(self.weight.as_tensor().clone(), bias);
+        Ok(layer.forward(x)?)
+    }
+}
+
+/// A lookup table of `vocab_size` vectors of size `dim`, like PyTorch's `nn.Embedding`:
+/// parameter `weight`, initialised from a seed (standard normal, as PyTorch) so lessons
+/// are reproducible.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use understanding_buffers::core::layers::Embedding;
+///
+/// let embedding = Embedding::new(10, 4, 7)?;
+/// let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu)?;
+/// assert_eq!(embedding.forward(&ids)?.dims(), &[1, 3, 4]);
+/// assert!(embedding.forward(&Tensor::new(&[[10u32]], &Device::Cpu)?).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+#[derive(Clone, Debug, Module)]
+pub struct Embedding {
+    /// The vectors, `(vocab_size, dim)`.
+    pub weight: Param,
+}
+
+impl Embedding {
+    /// An embedding on the CPU with weights drawn from `seed`.
+    pub fn new(vocab_size: usize, dim: usize, seed: u64) -> Result<Self> {
+        Ok(Self {
+            weight: Param::new(seeded_normal((vocab_size, dim), seed, &Device::Cpu)?)?,
+        })
+    }
+
+    /// The number of vectors.
+    pub fn vocab_size(&self) -> usize {
+        self.weight.dims().first().copied().unwrap_or(0)
+    }
+
+    /// The size of each vector.
+    pub fn dim(&self) -> usize {
+        self.weight.dims().get(1).copied().unwrap_or(0)
+    }
+
+    /// The vectors of `ids` (any shape, integer dtype): shape `ids.dims() + [dim]`. The ids
+    /// are read on the embedding's device (candle-nn's `Embedding`).
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        if ids.dtype().is_float() {
+            return Err(Error::Input(format!(
+                "token ids must have an integer dtype (U32, I64, U8), got {:?}",
+                ids.dtype()
+            )));
+        }
+        let vocab_size = self.vocab_size();
+        if ids.elem_count() > 0 {
+            let max = ids.flatten_all()?.to_dtype(DType::I64)?.max(0)?;
+            let max = max.to_scalar::<i64>()?;
+            if max < 0 || max as usize >= vocab_size {
+                return Err(Error::Input(format!(
+                    "token id {max} is out of range: the embedding has {vocab_size} rows (valid ids are 0 to {})",
+                    vocab_size.saturating_sub(1)
+                )));
+            }
+        }
+        let ids = ids.to_device(self.weight.device())?;
+        let layer = candle_nn::Embedding::new(self.weight.as_tensor().clone(), self.dim());
+        Ok(layer.forward(&ids)?)
+    }
+}
+
+/// Dropout, like PyTorch's `nn.Dropout(p)`: in training mode it zeroes each value with
+/// probability `p` and scales the rest by `1 / (1 - p)`; in evaluation mode it does nothing.
+/// It holds no tensors, only the mode, which [`Module::train`] and [`Module::eval`] set.
+///
+/// Its `impl Module` is written by hand, because it keeps the mode:
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use understanding_buffers::{core::layers::Dropout, core::module::Module};
+///
+/// let mut dropout = Dropout::new(0.5)?;
+/// let x = Tensor::ones((4, 4), DType::F32, &Device::Cpu)?;
+/// assert!(dropout.is_training());
+/// dropout.eval();
+/// assert_eq!(dropout.forward(&x)?.to_vec2::<f32>()?, x.to_vec2::<f32>()?);
+/// assert!(Dropout::new(1.5).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dropout {
+    p: f32,
+    training: bool,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` in `[0, 1)`, in training mode.
+    pub fn new(p: f32) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Input(format!("dropout must be in [0, 1), got {p}")));
+        }
+        Ok(Self { p, training: true })
+    }
+
+    /// The probability of zeroing a value.
+    pub fn p(&self) -> f32 {
+        self.p
+    }
+
+    /// `x` with dropout applied in training mode (candle-nn's `Dropout`), `x` itself in
+    /// evaluation mode or when `p` is 0.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let active = self.training && self.p > 0.0;
+        Ok(candle_nn::Dropout::new(self.p).forward(x, active)?)
+    }
+}
+
+impl Module for Dropout {
+    fn type_name(&self) -> &'static str {
+        "Dropout"
+    }
+    fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
+        Vec::new()
+    }
+    fn fields_mut(&mut self) -> Vec<(&'static str, FieldMut<'_>)> {
+        Vec::new()
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}

@@ -1,0 +1,12 @@
+//! The lesson's models and data, built on [`crate::core`]:
+//!
+//! - [`attention`]: the two causal-attention modules, which differ in one line;
+//! - [`positional`]: lesson 2's positional-encoding models (buffer, non-persistent buffer,
+//!   plain field);
+//! - [`cost`]: what providing a mask costs, in time and memory;
+//! - [`data`]: the example sentence and the reference checkpoints PyTorch wrote.
+
+pub mod attention;
+pub mod cost;
+pub mod data;
+pub mod positional;

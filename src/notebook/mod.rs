@@ -1,0 +1,15 @@
+//! What notebook cells show:
+//!
+//! - [`repr`]: tensors and state dicts printed exactly as PyTorch prints them;
+//! - [`display`]: rich output under evcxr, plain text elsewhere;
+//! - [`diagnostics`]: device and gradient reports for every module;
+//! - [`lesson_code`]: the lesson's own source, and the diff of two modules;
+//! - [`plots`]: heat maps, line and bar charts as SVG;
+//! - [`text`]: every word the reports show, in one place.
+
+pub mod diagnostics;
+pub mod display;
+pub mod lesson_code;
+pub mod plots;
+pub mod repr;
+pub mod text;
