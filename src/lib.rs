@@ -41,11 +41,6 @@ pub mod notebook;
 // The error type is also at the crate root, where Rust users look for it first.
 pub use error::{Error, Result};
 
-// Until the plots rewrite of another branch is merged, src/notebook/plots.rs and
-// tests/plots.rs still name `crate::display` and `understanding_buffers::{display, plots}`.
-#[doc(hidden)]
-pub use notebook::{display, plots};
-
 /// Everything a lesson uses, in one import: `use understanding_buffers::prelude::*;`.
 pub mod prelude {
     pub use crate::checkpoint::{self, Checkpoint};
