@@ -45,7 +45,7 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::checkpoint::{self, Checkpoint};
     pub use crate::core::buffer::Buffer;
-    pub use crate::core::device::{best_device, device_name, device_summary, same_location};
+    pub use crate::core::device::{best_device, device_name, same_location};
     pub use crate::core::field::TensorKind;
     pub use crate::core::layers::{Dropout, Embedding, Linear};
     pub use crate::core::module::{IncompatibleKeys, Module};
@@ -62,7 +62,10 @@ pub mod prelude {
     };
     pub use crate::notebook::diagnostics::Diagnose;
     pub use crate::notebook::display::{lesson_setup, show_error, Show};
+    pub use crate::notebook::language::{tr, Language};
     pub use crate::notebook::repr::TensorRepr;
+    pub use crate::notebook::table::{Column, Table};
+    pub use crate::notebook::text::device_summary;
     pub use crate::notebook::{lesson_code, plots};
     pub use candle_core::{DType, Device, IndexOp, Tensor};
 }

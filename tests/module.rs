@@ -266,7 +266,7 @@ fn backward_gives_gradients_to_parameters_only() {
         .all(|r| !r.requires_grad));
     let text = report.to_string();
     assert!(
-        text.starts_with("Toy: gradients after backward()\n"),
+        text.starts_with("Toy — gradients after backward()\n"),
         "{text}"
     );
     let words = |name: &str| -> Vec<String> {

@@ -59,20 +59,3 @@ pub fn device_name(device: &Device) -> String {
 pub fn same_location(a: &Device, b: &Device) -> bool {
     a.location() == b.location()
 }
-
-/// One line on the devices of this machine, for the lessons: which back ends are compiled
-/// in, and which device [`best_device`] picks.
-pub fn device_summary() -> String {
-    let best = best_device();
-    let backends = compiled_backends();
-    let compiled = if backends.is_empty() {
-        "CPU only (built without the `cuda` and `metal` features)".to_string()
-    } else {
-        format!("GPU back ends compiled in: {}", backends.join(", "))
-    };
-    let gpu = if best.is_cpu() { "no" } else { "yes" };
-    format!(
-        "{compiled}; GPU available: {gpu}; using device: {}",
-        device_name(&best)
-    )
-}

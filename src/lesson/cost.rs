@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::lesson::attention::{
     causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers,
 };
+use crate::notebook::language::Language;
 
 /// How the forward pass gets its mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +31,19 @@ impl MaskStrategy {
         MaskStrategy::CopiedFromCpuEveryCall,
     ];
 
-    /// A bilingual label for charts.
+    /// Its name for tables and charts, in the notebook's language.
     pub fn label(self) -> &'static str {
+        self.label_in(Language::current())
+    }
+
+    /// Its name in `language`.
+    pub fn label_in(self, language: Language) -> &'static str {
         match self {
-            Self::BufferOnDevice => "buffer on device / 设备上的缓冲区",
-            Self::RebuiltEveryCall => "rebuilt every call / 每次重建",
-            Self::CopiedFromCpuEveryCall => "copied from CPU / 每次从 CPU 复制",
+            Self::BufferOnDevice => language.pick("buffer on the device", "设备上的缓冲区"),
+            Self::RebuiltEveryCall => language.pick("rebuilt every call", "每次调用时重建"),
+            Self::CopiedFromCpuEveryCall => {
+                language.pick("copied from the CPU every call", "每次调用时从 CPU 复制")
+            }
         }
     }
 }

@@ -11,7 +11,9 @@ use crate::core::device::device_name;
 use crate::core::field::TensorKind;
 use crate::core::module::{Entry, Module};
 use crate::error::{Error, Result};
-use crate::notebook::display::{html_escape, Show};
+use crate::notebook::display::Show;
+use crate::notebook::language::Language;
+use crate::notebook::table::{Column, Table};
 use crate::notebook::text::{dtype_name, kind_name, shape_text, words};
 
 /// The reports of this module, for every [`Module`] (the prelude imports it).
@@ -201,27 +203,38 @@ impl DeviceReport {
             .iter()
             .map(|r| {
                 let device = r.device().unwrap_or_default();
-                format!("{} ({}, on {device})", r.name, kind_name(r.kind))
+                format!("{} ({}, {device})", r.name, kind_name(r.kind))
             })
             .collect();
-        Err(Error::Device(format!(
-            "{} is on {} but these tensors are not: {}. Register them as buffers so that \
-             to_device moves them, or move them yourself.",
-            self.module,
-            self.device,
-            names.join(", ")
-        )))
+        let message = match Language::current() {
+            Language::English => format!(
+                "{} is on {} but these tensors are not: {}. Register them as buffers so that \
+                 to_device moves them, or move them yourself.",
+                self.module,
+                self.device,
+                names.join(", ")
+            ),
+            Language::Chinese => format!(
+                "{} 在 {} 上，但这些张量不在：{}。把它们注册为缓冲区，to_device 就会一并移动它们；\
+                 否则只能自己移动。",
+                self.module,
+                self.device,
+                names.join("、")
+            ),
+        };
+        Err(Error::Device(message))
     }
 
-    fn flag(&self, row: &TensorRow) -> String {
+    /// Why a row is highlighted, if it is.
+    fn flag(&self, row: &TensorRow) -> Option<String> {
         let w = words();
         if self.off_device(row) {
-            format!("  {}", w.not_on_device)
+            Some(w.not_on_device.to_string())
         } else if self.off_dtype(row) {
             let module = self.dtype.map(dtype_name).unwrap_or_default();
-            format!("  {} ({module})", w.not_in_dtype)
+            Some(format!("{} ({module})", w.not_in_dtype))
         } else {
-            String::new()
+            None
         }
     }
 
@@ -242,49 +255,41 @@ impl DeviceReport {
     }
 }
 
+impl DeviceReport {
+    /// The report as a table: one row per tensor, strays highlighted.
+    pub fn table(&self) -> Table {
+        let w = words();
+        let caption = format!("{} — {} {}", self.module, w.device_of_module, self.device);
+        let mut table = Table::new(
+            &caption,
+            &[
+                (w.name, Column::Code),
+                (w.kind, Column::Text),
+                (w.device, Column::Code),
+                (w.dtype, Column::Code),
+                (w.shape, Column::Text),
+            ],
+        );
+        for row in &self.rows {
+            let cells = Self::cells(row);
+            match self.flag(row) {
+                Some(note) => table.highlighted_row(cells, &note),
+                None => table.row(cells),
+            };
+        }
+        table
+    }
+}
+
 impl fmt::Display for DeviceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w = words();
-        writeln!(
-            f,
-            "{} ({} {})",
-            self.module, w.device_of_module, self.device
-        )?;
-        let header = [w.name, w.kind, w.device, w.dtype, w.shape].map(String::from);
-        let rows: Vec<[String; 5]> = self.rows.iter().map(Self::cells).collect();
-        let flags: Vec<String> = self.rows.iter().map(|r| self.flag(r)).collect();
-        write_table(f, &header, &rows, &flags)
+        self.table().fmt(f)
     }
 }
 
 impl Show for DeviceReport {
     fn rich(&self) -> (&'static str, String) {
-        let w = words();
-        let mut html = format!(
-            "<table class=\"ub-report\"><caption style=\"text-align:left\"><b>{}</b> &mdash; {} <code>{}</code></caption><thead><tr>",
-            html_escape(&self.module),
-            w.device_of_module,
-            html_escape(&self.device)
-        );
-        for h in [w.name, w.kind, w.device, w.dtype, w.shape] {
-            html.push_str(&format!("<th>{h}</th>"));
-        }
-        html.push_str("</tr></thead><tbody>");
-        for row in &self.rows {
-            let style = if self.off_device(row) || self.off_dtype(row) {
-                " style=\"background:#fdd\" class=\"ub-stray\""
-            } else {
-                ""
-            };
-            let [name, kind, device, dtype, shape] = Self::cells(row);
-            html.push_str(&format!(
-                "<tr{style}><td><code>{}</code></td><td>{kind}</td><td><code>{}</code></td><td>{dtype}</td><td>{shape}</td></tr>",
-                html_escape(&name),
-                html_escape(&device),
-            ));
-        }
-        html.push_str("</tbody></table>");
-        ("text/html", html)
+        self.table().rich()
     }
 
     fn plain(&self) -> String {
@@ -340,7 +345,7 @@ impl GradientReport {
     fn cells(row: &GradientRow) -> [String; 4] {
         let w = words();
         let gradient = match &row.gradient {
-            Some(shape) => format!("{} {}", w.gradient_of_shape, shape_text(shape)),
+            Some(shape) => w.gradient_of_shape.replace("{}", &shape_text(shape)),
             None => w.none.to_string(),
         };
         let requires_grad = if row.requires_grad { w.yes } else { w.no };
@@ -353,69 +358,39 @@ impl GradientReport {
     }
 }
 
+impl GradientReport {
+    /// The report as a table: one row per tensor.
+    pub fn table(&self) -> Table {
+        let w = words();
+        let caption = format!("{} — {}", self.module, w.gradients_title);
+        let mut table = Table::new(
+            &caption,
+            &[
+                (w.name, Column::Code),
+                (w.kind, Column::Text),
+                (w.requires_grad, Column::Text),
+                (w.grad, Column::Text),
+            ],
+        );
+        for row in &self.rows {
+            table.row(Self::cells(row));
+        }
+        table
+    }
+}
+
 impl fmt::Display for GradientReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w = words();
-        writeln!(f, "{}: {}", self.module, w.gradients_title)?;
-        let header = [w.name, w.kind, w.requires_grad, w.grad].map(String::from);
-        let rows: Vec<[String; 4]> = self.rows.iter().map(Self::cells).collect();
-        write_table(f, &header, &rows, &vec![String::new(); rows.len()])
+        self.table().fmt(f)
     }
 }
 
 impl Show for GradientReport {
     fn rich(&self) -> (&'static str, String) {
-        let w = words();
-        let mut html = format!(
-            "<table class=\"ub-report\"><caption style=\"text-align:left\"><b>{}</b> &mdash; {}</caption><thead><tr>",
-            html_escape(&self.module),
-            w.gradients_title
-        );
-        for h in [w.name, w.kind, w.requires_grad, w.grad] {
-            html.push_str(&format!("<th><code>{h}</code></th>"));
-        }
-        html.push_str("</tr></thead><tbody>");
-        for row in &self.rows {
-            let [name, kind, requires_grad, gradient] = Self::cells(row);
-            html.push_str(&format!(
-                "<tr><td><code>{}</code></td><td>{kind}</td><td>{requires_grad}</td><td>{gradient}</td></tr>",
-                html_escape(&name)
-            ));
-        }
-        html.push_str("</tbody></table>");
-        ("text/html", html)
+        self.table().rich()
     }
 
     fn plain(&self) -> String {
         self.to_string()
     }
-}
-
-/// A text table: columns padded to their widest cell, two spaces apart, indented by two;
-/// each row followed by its flag.
-fn write_table<const N: usize>(
-    f: &mut fmt::Formatter<'_>,
-    header: &[String; N],
-    rows: &[[String; N]],
-    flags: &[String],
-) -> fmt::Result {
-    let mut widths = header.each_ref().map(|h| h.chars().count());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String; N]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    writeln!(f, "  {}", line(header))?;
-    for (row, flag) in rows.iter().zip(flags) {
-        writeln!(f, "  {}{flag}", line(row))?;
-    }
-    Ok(())
 }

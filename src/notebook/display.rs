@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::notebook::language::{tr, Language};
+
 /// Whether this code runs inside an evcxr kernel (evcxr sets `EVCXR_IS_RUNTIME` in the
 /// process that runs the cells).
 pub fn in_evcxr() -> bool {
@@ -46,7 +48,8 @@ pub fn html_escape(text: &str) -> String {
 }
 
 /// An error as a notebook shows it: a red block holding the error's text, and `Error: …`
-/// as plain text. Lessons use it for the errors they mean to show.
+/// (`错误：…` in a Chinese notebook) as plain text. Lessons use it for the errors they mean
+/// to show; the message itself is the error's own (candle's and PyTorch's stay verbatim).
 pub struct ErrorOutput {
     kind: String,
     message: String,
@@ -56,7 +59,7 @@ impl ErrorOutput {
     /// Wraps any error; `kind` is its type name as the learner should read it.
     pub fn new(err: &dyn std::error::Error) -> Self {
         Self {
-            kind: "Error".to_string(),
+            kind: tr("Error: ", "错误：").to_string(),
             message: err.to_string(),
         }
     }
@@ -73,14 +76,14 @@ impl Show for ErrorOutput {
             "text/html",
             format!(
                 "<pre class=\"ub-error\" style=\"background:#fdd;color:#a00;padding:6px 10px;\
-                 border-left:4px solid #d00;white-space:pre-wrap\">{}: {}</pre>",
+                 border-left:4px solid #d00;white-space:pre-wrap\">{}{}</pre>",
                 self.kind,
                 html_escape(&self.message)
             ),
         )
     }
     fn plain(&self) -> String {
-        format!("{}: {}", self.kind, self.message)
+        format!("{}{}", self.kind, self.message)
     }
 }
 
@@ -95,11 +98,24 @@ pub fn show_error(err: &dyn std::error::Error) {
     ErrorOutput::new(err).show();
 }
 
-/// Prepares a notebook or lesson program: panics print one readable line on stdout
-/// (evcxr may drop stderr lines) and candle errors come without backtraces.
-pub fn lesson_setup() {
+/// Prepares a notebook or lesson program and returns its language: panics print one
+/// readable line on stdout (evcxr may drop stderr lines), candle errors come without
+/// backtraces, and the language is settled — the notebook's folder decides ([`Language`]);
+/// a lesson program takes it as its argument, `en` or `zh` (`cargo run --example
+/// lesson1_understanding_buffers -- zh`). It prints which language it chose.
+pub fn lesson_setup() -> Language {
     // SAFETY-free in edition 2021: set before any thread of ours reads the environment.
     std::env::set_var("RUST_BACKTRACE", "0");
+    let language = if in_evcxr() {
+        Language::current()
+    } else {
+        std::env::args()
+            .skip(1)
+            .find_map(|arg| Language::from_code(arg.trim_start_matches("--lang=")))
+            .unwrap_or_else(Language::current)
+    };
+    language.set_current();
+    println!("{}", language.pick("Language: English", "语言：中文"));
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -113,4 +129,5 @@ pub fn lesson_setup() {
             .unwrap_or_default();
         println!("panicked{at}: {msg}");
     }));
+    language
 }

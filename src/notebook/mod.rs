@@ -5,11 +5,16 @@
 //! - [`diagnostics`]: device and gradient reports for every module;
 //! - [`lesson_code`]: the lesson's own source, and the diff of two modules;
 //! - [`plots`]: heat maps, line and bar charts as SVG;
-//! - [`text`]: every word the reports show, in one place.
+//! - [`table`]: tables of text, aligned for Chinese too;
+//! - [`language`]: the notebook's language, and [`text`]: every word the reports show in it;
+//! - [`width`]: how many columns text takes, CJK included.
 
 pub mod diagnostics;
 pub mod display;
+pub mod language;
 pub mod lesson_code;
 pub mod plots;
 pub mod repr;
+pub mod table;
 pub mod text;
+pub mod width;

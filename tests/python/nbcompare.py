@@ -389,3 +389,75 @@ def missing_pytorch_prints(notebook: Path, shown: str, gpu: bool = False) -> lis
         if not found:
             problems.append(f"PyTorch's {what} is not shown; PyTorch printed:\n{indent(text)}")
     return problems
+
+
+# ---------------------------------------------------------------- one language per notebook
+HAN_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+# Messages that stay verbatim in every language: candle's and PyTorch's own texts, and what
+# PyTorch prints (tensors, state dicts, sizes). The zh prose explains them in Chinese.
+FOREIGN_MESSAGES = [
+    re.compile(p, re.DOTALL)
+    for p in (
+        r"(?:device|dtype|shape) mismatch in \w+, lhs: .*?, rhs: [^\n]*",
+        r"Error\(s\) in loading state_dict for \w+:[^\n]*",
+        r"(?:Missing|Unexpected) key\(s\) in state_dict: [^\n]*",
+        r"size mismatch for [\w.]+: copying a param with shape torch\.Size\(\[[\d, ]*\]\) from checkpoint, "
+        r"the shape in current model is torch\.Size\(\[[\d, ]*\]\)\.",
+        r"_IncompatibleKeys\(.*?\)\)?",
+        r"<All keys matched successfully>",
+        r"OrderedDict\(\[.*?\]\)",
+        r"tensor\(\[.*?\]\)|tensor\([^)]*\)",
+        r"torch\.Size\(\[[\d, ]*\]\)",
+    )
+]
+# Words a Chinese technical text writes in Latin letters: names of products, formats and
+# devices, Rust and PyTorch values, units.
+LATIN_IN_CHINESE = set(
+    "GPU CPU GPUs Rust PyTorch candle safetensors NVIDIA CUDA Metal Apple Jupyter JupyterLab evcxr "
+    "None True False true false Ok Err cpu cuda mps SVG MiB KiB GiB ms Python API Transformer "
+    "bf16 f16 f32 f64 u8 u32 i64 BF16 F16 F32 F64 U8 U32 I64 dtype".split()
+)
+LATIN_WORD = re.compile(r"(?<![\w.:/`'\"-])[A-Za-z]{2,}(?![\w.:/(`'\"-])")
+CODE_SPANS = re.compile(r"<code>.*?</code>|<pre class=\"ub-code\".*?</pre>", re.DOTALL)
+
+
+def _visible_texts(out: dict) -> list[str]:
+    """What a reader sees of one output, figures' text included; code spans left out."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        return [ANSI.sub("", _text(out.get("text", "")))]
+    if kind == "error":
+        return [f"{out.get('ename', '')}: {out.get('evalue', '')}"]
+    data = out.get("data", {})
+    if "text/html" in data:
+        markup = CODE_SPANS.sub(" ", _text(data["text/html"]))
+        texts = re.findall(r"<text[^>]*>(.*?)</text>", markup, flags=re.DOTALL)
+        markup = re.sub(r"<svg[\s>].*?</svg>", " ", markup, flags=re.DOTALL)
+        return [html.unescape(TAG.sub(" ", t)) for t in texts] + [html_to_text(markup)]
+    if "text/markdown" in data:
+        return []  # code shown by lesson_code: Rust, not prose
+    return [_text(data.get("text/plain", ""))]
+
+
+def language_problems(nb: dict, language: str) -> list[str]:
+    """Outputs not in the notebook's language: Chinese in an English notebook, or an English
+    word of ours (not a code identifier, a number, a name the Chinese text keeps in Latin
+    letters, or a candle/PyTorch message) in a Chinese one."""
+    problems = []
+    for i, cell in code_cells(nb):
+        for out in merged_outputs(cell.get("outputs", [])):
+            for text in _visible_texts(out):
+                if language == "en":
+                    found = HAN_CHAR.findall(text)
+                    if found:
+                        line = next(l for l in text.splitlines() if HAN_CHAR.search(l))
+                        problems.append(f"{describe(i, cell)}: Chinese in an English notebook: {line.strip()[:120]!r}")
+                else:
+                    for message in FOREIGN_MESSAGES:
+                        text = message.sub(" ", text)
+                    words = [w for w in LATIN_WORD.findall(text) if w not in LATIN_IN_CHINESE]
+                    if words:
+                        line = next(l for l in text.splitlines() if any(w in l for w in words))
+                        problems.append(f"{describe(i, cell)}: English in a Chinese notebook ({', '.join(words[:6])}): "
+                                        f"{line.strip()[:120]!r}")
+    return problems

@@ -26,7 +26,7 @@ use text::{text_width, wrap};
 mod bars;
 mod heatmap;
 mod lines;
-pub mod text;
+mod text;
 
 pub use bars::{bar_chart, grouped_bar_chart};
 pub use heatmap::heatmap;

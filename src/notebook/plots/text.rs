@@ -1,39 +1,8 @@
-//! How wide text is: in terminal columns ([`display_width`], for aligning plain-text tables
-//! that hold Chinese) and, estimated, in pixels (for the figures' layout). plotters, with no
-//! font library, estimates from the UTF-8 length, about twice too wide for Chinese.
+//! How wide text is on a figure, estimated in pixels (for the layout): plotters, with no font
+//! library, estimates from the UTF-8 length, about twice too wide for Chinese. Which
+//! characters are wide is the one rule of [`crate::notebook::width`].
 
-/// Whether `c` is East Asian wide or full-width: CJK ideographs and punctuation, kana, hangul,
-/// full-width forms, and the emoji that terminals draw two columns wide.
-///
-/// ```
-/// use understanding_buffers::notebook::plots::text::is_wide;
-/// assert!(is_wide('掩') && is_wide('（') && !is_wide('a') && !is_wide('é'));
-/// ```
-pub fn is_wide(c: char) -> bool {
-    matches!(c as u32,
-        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x1F300..=0x1F64F
-        | 0x1F900..=0x1F9FF | 0x20000..=0x3FFFD)
-}
-
-/// The width of `text` in terminal columns: wide characters ([`is_wide`]) take two, control
-/// characters and combining marks none, everything else one. Pad with it to align columns:
-///
-/// ```
-/// use understanding_buffers::notebook::plots::text::display_width;
-/// assert_eq!((display_width("mask"), display_width("因果掩码"), display_width("u8 掩码")), (4, 8, 7));
-/// let padded = format!("{}{}|", "掩码", " ".repeat(8 - display_width("掩码")));
-/// assert_eq!(display_width(&padded), 9);
-/// ```
-pub fn display_width(text: &str) -> usize {
-    let columns = |c: char| match c as u32 {
-        _ if is_wide(c) => 2,
-        0..=0x1F | 0x7F..=0x9F | 0x300..=0x36F | 0x200B..=0x200F | 0xFE00..=0xFE0F => 0,
-        _ => 1,
-    };
-    text.chars().map(columns).sum()
-}
+use crate::notebook::width::is_wide;
 
 /// An estimate, on the wide side, of the width in pixels of `text` set at `px` pixels in a
 /// common sans-serif font: wide characters one em, Latin letters and digits less.
