@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Register the project's Rust (evcxr) Jupyter kernel and warm it up.
 
-Used by scripts/setup.sh (kernel inside .venv/) and binder/postBuild (kernel inside the
+Used by scripts/setup.sh (kernel inside .venv/) and postBuild (Binder; kernel inside the
 conda environment), so that both write the same kernelspec.
 
   kernel.py install --jupyter-dir DIR --evcxr BIN [--gpu --compute-cap 90]

@@ -1,10 +1,12 @@
-"""Binder's files (binder/) agree with the rest of the project.
+"""The conda environment and Binder's files (environment.yml, apt.txt, postBuild at the
+repository's root) agree with the rest of the project.
 
-Binder cannot be run from here, so these check what can go wrong without it: the conda
-environment parses, its pins are the ones requirements.txt installs everywhere else, the
-Rust it asks for is the crate's minimum, and postBuild is an executable script that
-registers the kernel with the project's evcxr settings (its kernel step is run for real
-into a temporary folder).
+Binder cannot be run from here, so these check what can go wrong without it: the files are
+where repo2docker reads them (the root, with no binder/ folder that would shadow them), the
+conda environment parses, its pins are the ones requirements.txt installs everywhere else,
+the Rust it asks for is the crate's minimum, and postBuild is an executable script that
+builds the project's kernel and registers it with the project's evcxr settings (its kernel
+step is run for real into a temporary folder).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import yaml
 
 from conftest import ROOT
 
-BINDER = ROOT / "binder"
+BINDER = ROOT  # repo2docker reads the root when there is no binder/ or .binder/ folder
 
 
 def requirement_pins() -> dict[str, str]:
@@ -36,7 +38,7 @@ def requirement_pins() -> dict[str, str]:
 
 
 def conda_specs() -> dict[str, str]:
-    """name -> version spec ('=4.6.6', '>=1.95', '') of binder/environment.yml."""
+    """name -> version spec ('=4.6.6', '>=1.95', '') of environment.yml."""
     env = yaml.safe_load((BINDER / "environment.yml").read_text(encoding="utf-8"))
     assert env["channels"] == ["conda-forge"], "Binder should take everything from conda-forge"
     specs = {}
@@ -57,19 +59,26 @@ def test_environment_pins_agree_with_requirements() -> None:
     pins = requirement_pins()
     specs = conda_specs()
     for name in ("jupyterlab", "nbclient", "nbconvert", "nbformat"):
-        assert name in specs, f"binder/environment.yml lacks {name}"
+        assert name in specs, f"environment.yml lacks {name}"
         assert name in pins, f"requirements.txt lacks {name}"
         assert specs[name] in (f"={pins[name]}", f"=={pins[name]}"), (
             f"{name}: environment.yml says {specs[name]!r}, requirements.txt pins {pins[name]}"
         )
 
 
-def test_environment_has_rust_with_sources_and_evcxr() -> None:
+def test_binder_files_are_at_the_root_and_nowhere_else() -> None:
+    for name in ("environment.yml", "apt.txt", "postBuild"):
+        assert (ROOT / name).is_file(), f"{name} belongs at the repository's root"
+    for folder in ("binder", ".binder"):
+        assert not (ROOT / folder).exists(), f"{folder}/ would make repo2docker ignore the root's files"
+
+
+def test_environment_has_rust_with_sources_and_builds_the_kernel_itself() -> None:
     specs = conda_specs()
     minimum = crate_rust_version()
     assert specs.get("rust") == f">={minimum}", f"rust should be >={minimum} (Cargo.toml rust-version)"
     assert "rust-src" in specs, "rust-src is needed for evcxr's completions"
-    assert "evcxr" in specs, "conda-forge's evcxr provides evcxr_jupyter"
+    assert "evcxr" not in specs, "conda-forge's evcxr lacks the patches of scripts/evcxr/: postBuild builds the kernel"
 
 
 def test_setup_script_asks_for_the_crates_minimum_rust() -> None:
@@ -79,10 +88,11 @@ def test_setup_script_asks_for_the_crates_minimum_rust() -> None:
 
 def test_post_build_is_an_executable_script_using_the_project_settings() -> None:
     post_build = BINDER / "postBuild"
-    assert os.access(post_build, os.X_OK), "binder/postBuild must be executable (chmod +x)"
+    assert os.access(post_build, os.X_OK), "postBuild must be executable (chmod +x)"
     text = post_build.read_text(encoding="utf-8")
     assert text.startswith("#!/usr/bin/env bash\n")
     subprocess.run(["bash", "-n", str(post_build)], check=True)
+    assert "source scripts/setup.sh" in text and "ub_install_evcxr" in text, "postBuild builds the patched kernel"
     assert "scripts/kernel.py install" in text and "scripts/kernel.py warmup" in text
     assert (ROOT / ".evcxr" / "init.evcxr").is_file()
     assert "build-essential" in (BINDER / "apt.txt").read_text(encoding="utf-8").split()
@@ -100,7 +110,9 @@ def test_kernel_registration_points_evcxr_at_the_project_settings(tmp_path: Path
     )
     kernel_dir = tmp_path / "kernels" / "rust"
     spec = json.loads((kernel_dir / "kernel.json").read_text(encoding="utf-8"))
-    assert spec["argv"] == [str(Path(evcxr).resolve()), "--control_file", "{connection_file}"]
+    assert spec["argv"] == [
+        "bash", str(ROOT / "scripts" / "kernel-launch.sh"), str(Path(evcxr).resolve()), "--control_file", "{connection_file}"
+    ]
     assert spec["language"] == "rust"
     config = Path(spec["env"]["EVCXR_CONFIG_DIR"])
     assert config == ROOT / ".evcxr"
