@@ -13,12 +13,14 @@
 # for the first time is filled from evcxr's `:cache` (see .evcxr/init.evcxr).
 #
 # Usage (from kernel.json): kernel-launch.sh EVCXR_JUPYTER --control_file FILE
-# UB_BUILD_SLOTS names the folder of the numbered dirs (scripts/kernel.py sets it).
+# The numbered dirs live in the user's cache folder, beside evcxr's own cache (so a fresh
+# clone on a machine that ran the lessons before reuses them, and XDG_CACHE_HOME moves
+# both); UB_BUILD_SLOTS names another folder (the GPU kernel's, in the checkout).
 set -euo pipefail
 
 evcxr=$1
 shift
-slots=${UB_BUILD_SLOTS:?UB_BUILD_SLOTS must name the folder for the build dirs}
+slots=${UB_BUILD_SLOTS:-${XDG_CACHE_HOME:-$HOME/.cache}/understanding-buffers/evcxr-builds}
 mkdir -p "$slots"
 
 # Each cell is a shared library that needs Rust's libstd-*.so. rustc records where that is

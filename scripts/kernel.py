@@ -35,9 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / ".evcxr"
 # Generated (git-ignored) state for the GPU kernel: its evcxr config and its build dirs.
 GPU_DIR = ROOT / ".cache" / "evcxr-cuda"
-# The CPU kernel's build dirs (scripts/kernel-launch.sh), in the user's cache folder like
-# evcxr's own `:cache`: a fresh clone on a machine that ran the lessons before reuses them.
-CPU_BUILDS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "understanding-buffers" / "evcxr-builds"
 KERNEL_NAME = "rust"
 
 # The GPU kernel must build this crate with its `cuda` feature, yet the notebooks' own line
@@ -101,7 +98,6 @@ def install(jupyter_dir: Path, evcxr: Path, gpu: bool, compute_cap: str | None) 
             # The kernel looks for its own kernelspec under JUPYTER_PATH to update it:
             # point it at this one, never at ~/.local/share/jupyter.
             "JUPYTER_PATH": str(jupyter_dir),
-            "UB_BUILD_SLOTS": str(CPU_BUILDS),
         },
         "metadata": {"understanding_buffers": {"mode": "cpu"}},
     }
