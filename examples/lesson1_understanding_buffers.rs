@@ -12,12 +12,40 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cell 2
     use understanding_buffers::prelude::*;
-    lesson_setup(); // readable panics, candle errors without backtraces
+    let language = lesson_setup(); // the notebook's language, readable panics, candle errors without backtraces
 
     // cell 3
-    lesson_code::snippet("CausalAttentionWithoutBuffers")?.show();
+    let x = example_batch(&Device::Cpu)?; // the input of step 3
+    let mut model = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+    model.load(reference_file("seed123_with_buffer.safetensors"), true)?; // the weights PyTorch drew
+    model.gradients(&model.forward(&x)?.sum_all()?)?.show(); // backward() from a scalar, then each tensor's grad
 
     // cell 4
+    let x = example_batch(&Device::Cpu)?;
+    let mut plain = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false)?;
+    plain.load(reference_file("seed123_without_buffer.safetensors"), true)?;
+    plain.gradients(&plain.forward(&x)?.sum_all()?)?.show();
+
+    // cell 5
+    let x = example_batch(&Device::Cpu)?;
+    let mut model = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+    model.load(reference_file("seed123_with_buffer.safetensors"), true)?;
+    let handed: Vec<String> = model.named_parameters().into_iter().map(|(name, _)| name).collect();
+    println!("{}{handed:?}", language.pick("model.parameters(): ", "model.parameters() 包含："));
+
+    let (w_query_before, mask_before) = (model.w_query.weight.copy()?, model.mask.copy()?);
+    let mut optimizer = SGD::new(model.parameters(), 0.1)?; // PyTorch: torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.backward_step(&model.forward(&x)?.sum_all()?)?; // one training step
+
+    println!("{}\n{}", language.pick("W_query.weight before the step:", "这一步之前的 W_query.weight："), TensorRepr(&w_query_before));
+    println!("{}\n{}", language.pick("W_query.weight after it:", "这一步之后的 W_query.weight："), TensorRepr(&model.w_query.weight));
+    let mask_change = (model.mask.as_tensor() - &mask_before)?.abs()?.max_all()?.to_scalar::<f32>()?;
+    println!("{}{mask_change}", language.pick("Largest change of any mask value: ", "掩码中各个值的最大变化："));
+
+    // cell 6
+    lesson_code::snippet("CausalAttentionWithoutBuffers")?.show();
+
+    // cell 7
     let batch = example_batch(&Device::Cpu)?;
     let (context_length, d_in, d_out) = (batch.dim(1)?, batch.dim(2)?, 2);
 
@@ -27,74 +55,153 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let context_vecs = ca_without_buffer.forward(&batch)?;
     println!("{}", TensorRepr(&context_vecs));
 
-    // cell 5
+    // cell 8
     let device = best_device();
-    println!("Machine has GPU: {}", !device.is_cpu());
     println!("{}", device_summary());
 
-    // cell 6
+    // cell 9
     let batch_on_device = batch.to_device(&device)?;
     ca_without_buffer.to_device(&device)?;
-    if device.is_cpu() {
-        println!("No GPU on this machine / 本机没有 GPU: the module and its mask both stay on the CPU, so the");
-        println!("forward pass below succeeds. On a GPU it fails; lesson 2, step 4 shows the same bug with dtypes.");
-    }
     match ca_without_buffer.forward(&batch_on_device) {
         Ok(context_vecs) => println!("{}", TensorRepr(&context_vecs)),
         Err(err) => show_error(&err),
     };
-
-    // cell 7
-    ca_without_buffer.diagnostics().show();
-
-    // cell 8
-    println!("W_query.weight device: {}", device_name(ca_without_buffer.w_query.weight.device()));
-    println!("mask device:           {}", device_name(ca_without_buffer.mask.device()));
-    match ca_without_buffer.check_devices() {
-        Ok(()) => println!("every tensor is on {}", device_name(&ca_without_buffer.device())),
-        Err(err) => show_error(&err),
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: the module and its mask are both on cpu, so the forward pass works and prints step 3's numbers.\n\
+             On a GPU the weights go to cuda:0, the mask stays on cpu, and this cell shows candle's error instead: device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
+            "本机没有 GPU：模块和掩码都在 cpu 上，前向传播正常运行，打印的仍是第 3 步的结果。\n\
+             在 GPU 上，权重会移到 cuda:0，掩码却留在 cpu，这个单元格显示的将是 candle 的报错：device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
+        ));
+    } else {
+        let (weights, mask) = (device_name(ca_without_buffer.w_query.weight.device()), device_name(ca_without_buffer.mask.device()));
+        println!("{}", language.pick(
+            &format!("On this GPU the weights are on {weights} and the mask on {mask}: that is the mismatch candle reports."),
+            &format!("在这台 GPU 机器上，权重在 {weights}，掩码在 {mask}：candle 报告的正是这个不匹配。"),
+        ));
     };
 
-    // cell 9
-    ca_without_buffer.mask = ca_without_buffer.mask.to_device(&device)?;
-    println!("mask device: {}", device_name(ca_without_buffer.mask.device()));
-    let context_vecs = ca_without_buffer.forward(&batch_on_device)?;
-    println!("{}", TensorRepr(&context_vecs));
-
     // cell 10
-    lesson_code::snippet("CausalAttentionWithBuffer")?.show();
+    let queries = ca_without_buffer.w_query.forward(&batch_on_device)?;
+    let keys = ca_without_buffer.w_key.forward(&batch_on_device)?;
+    let attn_scores = queries.matmul(&keys.t()?)?;
+    println!("{}{}", language.pick("attn_scores device: ", "注意力分数所在的设备："), device_name(attn_scores.device()));
+    println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_without_buffer.mask.device()));
+    match masked_fill(&attn_scores, &ca_without_buffer.mask, f32::NEG_INFINITY) {
+        Ok(masked) => println!("{}", TensorRepr(&masked.get(0)?)),
+        Err(err) => show_error(&err),
+    };
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: scores and mask are both on cpu, so masked_fill hides the future (-inf above the diagonal; the first sequence is shown).\n\
+             On a GPU the scores are on cuda:0 and the mask on cpu, and this very call fails: device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
+            "本机没有 GPU：注意力分数和掩码都在 cpu 上，masked_fill 遮住了未来的词元（对角线以上为 -inf；这里显示第一个序列）。\n\
+             在 GPU 上，分数在 cuda:0，掩码在 cpu，正是这一次调用失败：device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
+        ));
+    };
 
     // cell 11
-    lesson_code::difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?.show();
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: every row of the table below reads cpu, so no row is highlighted.\n\
+             On a GPU the three weights read cuda:0, and the mask row (plain field, cpu) is highlighted: it is not on the module's device.",
+            "本机没有 GPU：下表每一行都是 cpu，所以没有高亮的行。\n\
+             在 GPU 上，三个权重显示 cuda:0，掩码那一行（普通字段，cpu）会高亮显示：它不在模块所在的设备上。",
+        ));
+    } else {
+        let mask = device_name(ca_without_buffer.mask.device());
+        println!("{}", language.pick(
+            &format!("The mask, a plain field, is on {mask}, not on the module's device: its row in the table below is highlighted."),
+            &format!("掩码是普通字段，位于 {mask}，不在模块所在的设备上，所以下表中它那一行高亮显示。"),
+        ));
+    };
+    ca_without_buffer.diagnostics().show();
 
     // cell 12
+    println!("{}{}", language.pick("W_query.weight device: ", "W_query.weight 所在的设备："), device_name(ca_without_buffer.w_query.weight.device()));
+    println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_without_buffer.mask.device()));
+    match ca_without_buffer.check_devices() {
+        Ok(()) => {
+            let module = device_name(&ca_without_buffer.device());
+            println!("{}", language.pick(&format!("Every tensor is on {module}."), &format!("每个张量都在 {module} 上。")));
+        }
+        Err(err) => show_error(&err),
+    };
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: both tensors are on cpu, and check_devices finds nothing wrong.\n\
+             On a GPU the first line reads cuda:0 and the second cpu, and check_devices names the mask and how to fix it.",
+            "本机没有 GPU：两个张量都在 cpu 上，check_devices 没有发现问题。\n\
+             在 GPU 上，第一行显示 cuda:0，第二行显示 cpu，check_devices 会指出掩码，并说明如何修复。",
+        ));
+    };
+
+    // cell 13
+    ca_without_buffer.mask = ca_without_buffer.mask.to_device(&device)?;
+    println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_without_buffer.mask.device()));
+    let context_vecs = ca_without_buffer.forward(&batch_on_device)?;
+    println!("{}", TensorRepr(&context_vecs));
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: the mask was on cpu already, so the first line changed nothing, and the numbers are step 3's.\n\
+             On a GPU it moves the mask to cuda:0, and the forward pass that failed in step 5 prints these numbers, on cuda:0.",
+            "本机没有 GPU：掩码本来就在 cpu 上，第一行代码什么也没改变，结果仍是第 3 步的。\n\
+             在 GPU 上，这行代码把掩码移到 cuda:0，第 5 步失败的前向传播这次能够运行，在 cuda:0 上得到同样的结果。",
+        ));
+    };
+
+    // cell 14
+    lesson_code::snippet("CausalAttentionWithBuffer")?.show();
+
+    // cell 15
+    lesson_code::difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?.show();
+
+    // cell 16
     let mut ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     ca_with_buffer.load(reference_file("seed123_with_buffer.safetensors"), true)?;
     ca_with_buffer.to_device(&device)?;
 
-    println!("W_query.weight device: {}", device_name(ca_with_buffer.w_query.weight.device()));
-    println!("mask device:           {}", device_name(ca_with_buffer.mask.device()));
+    println!("{}{}", language.pick("W_query.weight device: ", "W_query.weight 所在的设备："), device_name(ca_with_buffer.w_query.weight.device()));
+    println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_with_buffer.mask.device()));
     let context_vecs = ca_with_buffer.forward(&batch_on_device)?;
     println!("{}", TensorRepr(&context_vecs));
-
-    // cell 13
-    ca_with_buffer.diagnostics().show();
-
-    // cell 14
-    let loss = ca_with_buffer.forward(&batch_on_device)?.sum_all()?;
-    ca_with_buffer.gradients(&loss)?.show();
-
-    // cell 15
-    println!("{}", ca_with_buffer.state_dict());
-
-    // cell 16
-    println!("{}", ca_without_buffer.state_dict());
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: both tensors are on cpu, so all this shows here is the buffered module giving PyTorch's numbers.\n\
+             On a GPU both lines read cuda:0: to_device moved the mask with the weights, and the forward pass works with no hand-work.",
+            "本机没有 GPU：两个张量都在 cpu 上，这里能看到的只是带缓冲区的模块给出了与 PyTorch 相同的结果。\n\
+             在 GPU 上，两行都会显示 cuda:0：to_device 把掩码连同权重一起移到了 GPU 上，前向传播无须任何手动处理就能运行。",
+        ));
+    } else {
+        let mask = device_name(ca_with_buffer.mask.device());
+        println!("{}", language.pick(
+            &format!("The mask is on {mask}: to_device moved it with the weights."),
+            &format!("掩码在 {mask} 上：to_device 把它连同权重一起移到了这里。"),
+        ));
+    };
 
     // cell 17
+    if device.is_cpu() {
+        println!("{}", language.pick(
+            "This machine has no GPU: every row of the table below reads cpu.\n\
+             On a GPU every row reads cuda:0, the mask buffer's too, and no row is highlighted.",
+            "本机没有 GPU：下表每一行都是 cpu。\n\
+             在 GPU 上，每一行都会显示 cuda:0，掩码这个缓冲区也不例外，没有哪一行需要高亮。",
+        ));
+    };
+    ca_with_buffer.diagnostics().show();
+
+    // cell 18
+    println!("{}", ca_with_buffer.state_dict());
+
+    // cell 19
+    println!("{}", ca_without_buffer.state_dict());
+
+    // cell 20
     ca_with_buffer.mask = Buffer::new((ca_with_buffer.mask.as_tensor() * 2.0)?); // the mask holds only 0s and 1s
     println!("{}", TensorRepr(&ca_with_buffer.mask));
 
-    // cell 18
+    // cell 21
     let dir = scratch_dir()?;
     ca_with_buffer.save(dir.join("model.pth"))?;
 
@@ -102,7 +209,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     new_ca_with_buffer.load(dir.join("model.pth"), true)?;
     println!("{}", TensorRepr(&new_ca_with_buffer.mask));
 
-    // cell 19
+    // cell 22
     ca_without_buffer.mask = (&ca_without_buffer.mask * 2.0)?;
     ca_without_buffer.save(dir.join("model.pth"))?;
 
@@ -110,17 +217,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     new_ca_without_buffer.load(dir.join("model.pth"), true)?;
     println!("{}", TensorRepr(&new_ca_without_buffer.mask));
 
-    // cell 20
+    // cell 23
+    let w_query_before = new_ca_with_buffer.w_query.weight.copy()?;
     match new_ca_with_buffer.load_state_dict(&ca_without_buffer.state_dict(), true) {
         Ok(keys) => println!("{keys}"),
         Err(err) => show_error(&err),
     };
 
-    // cell 21
+    // cell 24
+    println!("{}\n{}", language.pick("W_query.weight before the failed load:", "加载失败之前的 W_query.weight："), TensorRepr(&w_query_before));
+    println!("{}\n{}", language.pick("W_query.weight after it:", "加载失败之后的 W_query.weight："), TensorRepr(&new_ca_with_buffer.w_query.weight));
+    println!("{}\n{}", language.pick("what PyTorch's failed load would have copied into it:", "PyTorch 加载失败时会复制进去的值："), TensorRepr(&ca_without_buffer.w_query.weight));
+
+    // cell 25
     let mut lenient = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     println!("{}", lenient.load_state_dict(&ca_without_buffer.state_dict(), false)?);
+    println!("{}\n{}", language.pick("W_query.weight, copied:", "复制过来的 W_query.weight："), TensorRepr(&lenient.w_query.weight));
 
-    // cell 22
+    // cell 26
     let from_pytorch = checkpoint::load(reference_file("model_with_buffer_mask2.pth"), &Device::Cpu)?;
     println!("{:?}", from_pytorch.keys().collect::<Vec<_>>());
 
@@ -128,24 +242,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     from_torch_model.load_state_dict(&from_pytorch, true)?;
     println!("{}", TensorRepr(&from_torch_model.mask));
 
-    // cell 23
+    // cell 27
     new_ca_with_buffer.save(dir.join("model_for_pytorch.pth"))?;
     new_ca_with_buffer.save(dir.join("model_for_pytorch.safetensors"))?;
     let back = checkpoint::load(dir.join("model_for_pytorch.safetensors"), &Device::Cpu)?;
-    println!("{} tensors, {} bytes of data", back.len(), back.size_in_bytes());
+    println!("{}", language.pick(
+        &format!("{} tensors, {} bytes of data", back.len(), back.size_in_bytes()),
+        &format!("{} 个张量，数据共 {} 字节", back.len(), back.size_in_bytes()),
+    ));
 
-    // cell 24
-    plots::heatmap(&causal_mask(context_length)?, "Causal mask before the round trip / 往返前的因果掩码",
-                   "key position / 键的位置", "query position / 查询的位置")?.show();
+    // cell 28
+    plots::heatmap(&causal_mask(context_length)?, language.pick("Causal mask before the round trip", "往返前的因果掩码"),
+                   language.pick("key position", "键的位置"), language.pick("query position", "查询的位置"))?.show();
 
-    // cell 25
-    plots::heatmap(&new_ca_with_buffer.mask, "Mask after the round trip, as a buffer / 作为缓冲区往返后的掩码",
-                   "key position / 键的位置", "query position / 查询的位置")?.show();
+    // cell 29
+    plots::heatmap(&new_ca_with_buffer.mask, language.pick("Mask after the round trip, as a buffer", "作为缓冲区往返后的掩码"),
+                   language.pick("key position", "键的位置"), language.pick("query position", "查询的位置"))?.show();
 
-    // cell 26
+    // cell 30
     let weights = ca_with_buffer.attention_weights(&batch_on_device)?.get(0)?;
-    plots::heatmap(&weights, "Attention weights: the causal triangle / 注意力权重：因果三角形",
-                   "key position / 键的位置", "query position / 查询的位置")?.show();
+    plots::heatmap(&weights, language.pick("Attention weights: the causal triangle", "注意力权重：因果三角形"),
+                   language.pick("key position", "键的位置"), language.pick("query position", "查询的位置"))?.show();
 
     Ok(())
 }

@@ -68,4 +68,6 @@ pub mod prelude {
     pub use crate::notebook::text::device_summary;
     pub use crate::notebook::{lesson_code, plots};
     pub use candle_core::{DType, Device, IndexOp, Tensor};
+    // What `parameters()` is for: an optimizer takes the module's parameters, never its buffers.
+    pub use candle_nn::{Optimizer, SGD};
 }

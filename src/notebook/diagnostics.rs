@@ -215,8 +215,8 @@ impl DeviceReport {
                 names.join(", ")
             ),
             Language::Chinese => format!(
-                "{} 在 {} 上，但这些张量不在：{}。把它们注册为缓冲区，to_device 就会一并移动它们；\
-                 否则只能自己移动。",
+                "{} 在 {} 上，但这些张量不在：{}。把它们注册为缓冲区，to_device 就会把它们一并移到这个设备上；\
+                 否则就得手动把它们移到这里。",
                 self.module,
                 self.device,
                 names.join("、")

@@ -21,6 +21,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::notebook::display::{html_escape, Show};
+use crate::notebook::language::Language;
 use text::{text_width, wrap};
 
 mod bars;
@@ -102,10 +103,15 @@ impl Show for Figure {
         ("text/html", html)
     }
 
-    /// One line, e.g. `[figure: Causal mask, SVG 12345 bytes]`.
+    /// One line in the notebook's language, e.g. `[figure: Causal mask, SVG 12345 bytes]`,
+    /// `[图：因果掩码，SVG，12345 字节]`.
     fn plain(&self) -> String {
         let title = self.title.split_whitespace().collect::<Vec<_>>().join(" ");
-        format!("[figure: {title}, SVG {} bytes]", self.svg.len())
+        let bytes = self.svg.len();
+        match Language::current() {
+            Language::English => format!("[figure: {title}, SVG {bytes} bytes]"),
+            Language::Chinese => format!("[图：{title}，SVG，{bytes} 字节]"),
+        }
     }
 }
 
