@@ -51,16 +51,10 @@ impl Param {
     /// Copies `value` into this parameter's storage, keeping the variable (and so every
     /// optimizer that holds it). `value` must have the parameter's shape, dtype and device.
     pub(crate) fn copy_from(&self, value: &Tensor) -> Result<()> {
-        if value.id() == self.0.id() {
-            return Ok(()); // loading a parameter's own value
-        }
-        // A tensor computed from a variable may share its storage, which `Var::set` refuses.
-        let value = if value.track_op() {
-            value.detach().copy()?
-        } else {
-            value.clone()
-        };
-        self.0.set(&value)?;
+        // `value` may share this parameter's storage (its own value, or a view of it), which
+        // `Var::set` refuses: copy it first. Tensor ids cannot tell: under evcxr each cell
+        // counts them afresh, so tensors of two cells can have the same id.
+        self.0.set(&value.detach().copy()?)?;
         Ok(())
     }
 }
