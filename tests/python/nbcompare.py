@@ -411,12 +411,14 @@ FOREIGN_MESSAGES = [
     )
 ]
 # Words a Chinese technical text writes in Latin letters: names of products, formats and
-# devices, Rust and PyTorch values, units.
+# devices, Rust and PyTorch values and attribute names (`dtype`, `.grad`), units.
 LATIN_IN_CHINESE = set(
     "GPU CPU GPUs Rust PyTorch candle safetensors NVIDIA CUDA Metal Apple Jupyter JupyterLab evcxr "
     "None True False true false Ok Err cpu cuda mps SVG MiB KiB GiB ms Python API Transformer "
-    "bf16 f16 f32 f64 u8 u32 i64 BF16 F16 F32 F64 U8 U32 I64 dtype".split()
+    "bf16 f16 f32 f64 u8 u32 i64 BF16 F16 F32 F64 U8 U32 I64 dtype grad".split()
 )
+# A Rust type name such as `CausalAttentionWithBuffer` (several capitals): code, not English.
+CAMEL_CASE = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")
 LATIN_WORD = re.compile(r"(?<![\w.:/`'\"-])[A-Za-z]{2,}(?![\w.:/(`'\"-])")
 CODE_SPANS = re.compile(r"<code>.*?</code>|<pre class=\"ub-code\".*?</pre>", re.DOTALL)
 
@@ -455,7 +457,7 @@ def language_problems(nb: dict, language: str) -> list[str]:
                 else:
                     for message in FOREIGN_MESSAGES:
                         text = message.sub(" ", text)
-                    words = [w for w in LATIN_WORD.findall(text) if w not in LATIN_IN_CHINESE]
+                    words = [w for w in LATIN_WORD.findall(text) if w not in LATIN_IN_CHINESE and not CAMEL_CASE.fullmatch(w)]
                     if words:
                         line = next(l for l in text.splitlines() if any(w in l for w in words))
                         problems.append(f"{describe(i, cell)}: English in a Chinese notebook ({', '.join(words[:6])}): "

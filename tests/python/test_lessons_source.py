@@ -154,6 +154,7 @@ def test_language_check_finds_the_other_language() -> None:
         html('<pre class="ub-error">错误：dtype mismatch in add, lhs: BF16, rhs: F32</pre>'),
         html("<table><tr><td><code>mask</code></td><td>缓冲区</td></tr></table>"),
         stdout("_IncompatibleKeys(missing_keys=['mask'], unexpected_keys=[])\n"),
+        html("<table><caption>CausalAttentionWithBuffer — backward() 之后的梯度</caption><th>grad</th></table>"),
     ]
     for out in allowed:
         assert nbcompare.language_problems(nb(out), "zh") == [], out
