@@ -685,7 +685,7 @@ let mut conclusion = match (language, spread < 10.0) {
         "在 {on} 上，“{slow}”的耗时是最快的“{fast}”的 {:.2} 倍。", times[slowest] / times[fastest]),
 };
 if device.is_cpu() {
-    conclusion += "\n";
+    conclusion += "\\n";
     conclusion += tr("On a CPU “copied from the CPU every call” copies nothing: the mask is already on the device.",
                      "在 CPU 上，“每次调用时从 CPU 复制”其实什么也没有复制：掩码本来就在这个设备上。");
 }
