@@ -107,8 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cell 13
     model.to_dtype(DType::BF16)?;
     println!("embedding.weight: {:?}", model.embedding.weight.dtype());
-    println!("pe:               {:?}", model.pe.dtype());
-    println!("{}{:?}", tr("output:           ", "输出：            "), model.forward(&ids)?.dtype());
+    println!("pe: {:?}", model.pe.dtype());
+    println!("{}{:?}", tr("output: ", "输出："), model.forward(&ids)?.dtype());
 
     // cell 14
     lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();
@@ -213,13 +213,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let k = (0..built.len()).max_by(|&i, &j| (built[i] - loaded[i]).abs().total_cmp(&(built[j] - loaded[j]).abs())).unwrap_or(0);
     match language {
         Language::English => {
-            println!("`pe[{}, {}]` computed by the constructor: {:.9}", k / 16, k % 16, built[k]);
-            println!("`pe[{}, {}]` after the load:              {:.9}", k / 16, k % 16, loaded[k]);
+            println!("{:.9}  `pe[{}, {}]` computed by the constructor", built[k], k / 16, k % 16);
+            println!("{:.9}  `pe[{}, {}]` after the load", loaded[k], k / 16, k % 16);
             println!("values the load changed: {changed} of {}", built.len());
         }
         Language::Chinese => {
-            println!("构造函数算出的 `pe[{}, {}]`：{:.9}", k / 16, k % 16, built[k]);
-            println!("加载之后的 `pe[{}, {}]`：    {:.9}", k / 16, k % 16, loaded[k]);
+            println!("{:.9}  构造函数算出的 `pe[{}, {}]`", built[k], k / 16, k % 16);
+            println!("{:.9}  加载之后的 `pe[{}, {}]`", loaded[k], k / 16, k % 16);
             println!("加载改动的值：{} 个中的 {changed} 个", built.len());
         }
     }

@@ -160,7 +160,7 @@ println!("state_dict():       {:?}", model.state_dict().keys().collect::<Vec<_>>
         en="""
 ## 4. To a device and back
 
-The article's first point: `model.cuda()` moves the parameters and the buffers to the GPU,
+The article's point about devices: `model.cuda()` moves the parameters and the buffers to the GPU,
 `model.cpu()` brings them back, and a tensor kept as a plain attribute stays where it was. Here
 are the model with the table as a buffer and the same model with the table in a plain field
 (their definitions differ in that one line, step 6 shows it), moved with
@@ -170,7 +170,7 @@ are the model with the table as a buffer and the same model with the table in a 
         zh="""
 ## 4. 移到设备上再移回来
 
-文章的第一个论点：`model.cuda()` 把参数和缓冲区都移到 GPU 上，`model.cpu()` 再把它们移回来；而作为普通属性保存的张量原地不动。下面是两个模型：一个把表注册为缓冲区，另一个把表放在普通字段里（两者的定义只差这一行，第 6 步会展示）。先用 `to_device(&best_device())` 把它们移到最合适的设备上（PyTorch 写作 `model.cuda()` 或 `model.to(device)`），再用 `to_device(&Device::Cpu)` 移回 CPU（PyTorch 写作 `model.cpu()`）：
+文章关于设备的论点：`model.cuda()` 把参数和缓冲区都移到 GPU 上，`model.cpu()` 再把它们移回来；而作为普通属性保存的张量原地不动。下面是两个模型：一个把表注册为缓冲区，另一个把表放在普通字段里（两者的定义只差这一行，第 6 步会展示）。先用 `to_device(&best_device())` 把它们移到最合适的设备上（PyTorch 写作 `model.cuda()` 或 `model.to(device)`），再用 `to_device(&Device::Cpu)` 移回 CPU（PyTorch 写作 `model.cpu()`）：
 """,
     ),
     code(
@@ -270,8 +270,8 @@ embedding, and the forward pass works in bf16.
         """
 model.to_dtype(DType::BF16)?;
 println!("embedding.weight: {:?}", model.embedding.weight.dtype());
-println!("pe:               {:?}", model.pe.dtype());
-println!("{}{:?}", tr("output:           ", "输出：            "), model.forward(&ids)?.dtype());
+println!("pe: {:?}", model.pe.dtype());
+println!("{}{:?}", tr("output: ", "输出："), model.forward(&ids)?.dtype());
 """
     ),
     md(
@@ -497,13 +497,13 @@ let changed = built.iter().zip(&loaded).filter(|(a, b)| a != b).count();
 let k = (0..built.len()).max_by(|&i, &j| (built[i] - loaded[i]).abs().total_cmp(&(built[j] - loaded[j]).abs())).unwrap_or(0);
 match language {
     Language::English => {
-        println!("`pe[{}, {}]` computed by the constructor: {:.9}", k / 16, k % 16, built[k]);
-        println!("`pe[{}, {}]` after the load:              {:.9}", k / 16, k % 16, loaded[k]);
+        println!("{:.9}  `pe[{}, {}]` computed by the constructor", built[k], k / 16, k % 16);
+        println!("{:.9}  `pe[{}, {}]` after the load", loaded[k], k / 16, k % 16);
         println!("values the load changed: {changed} of {}", built.len());
     }
     Language::Chinese => {
-        println!("构造函数算出的 `pe[{}, {}]`：{:.9}", k / 16, k % 16, built[k]);
-        println!("加载之后的 `pe[{}, {}]`：    {:.9}", k / 16, k % 16, loaded[k]);
+        println!("{:.9}  构造函数算出的 `pe[{}, {}]`", built[k], k / 16, k % 16);
+        println!("{:.9}  加载之后的 `pe[{}, {}]`", loaded[k], k / 16, k % 16);
         println!("加载改动的值：{} 个中的 {changed} 个", built.len());
     }
 }
@@ -625,14 +625,14 @@ the figures show. Times vary from run to run.
 
 On a CPU the copy goes nowhere: the CPU is already the device. On a GPU it is a host-to-device
 transfer on every call; the project's [BENCHMARKS.md](../../BENCHMARKS.md) measured it on an
-H100 at 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the buffer.
+H100 at batch 8, 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the buffer.
 """,
         zh="""
 ## 12. 为什么不在每次前向传播时重新构建张量？
 
 也可以绕开这个问题：在 `forward` 里现场构建掩码，或者把掩码放在 CPU 上、每次调用时再复制过去。下面的单元格在本机最合适的设备上，分别按这几种做法测量一次因果注意力前向传播（批大小 4、128 个词元、d = 32）的耗时，并说明这些数字说明了什么。每次运行的时间会有波动。
 
-在 CPU 上，“复制”哪儿也不去：CPU 本身就是计算设备。在 GPU 上，每次调用都是一次从主机到设备的传输；本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过（1024 个词元，d = 768）：每次调用 2.22 ms，而用缓冲区是 1.76 ms。
+在 CPU 上，“复制”哪儿也不去：CPU 本身就是计算设备。在 GPU 上，每次调用都是一次从主机到设备的传输；本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过（批大小 8、1024 个词元、d = 768）：每次调用 2.22 ms，而用缓冲区是 1.76 ms。
 """,
     ),
     code(
@@ -798,7 +798,7 @@ match descriptive.load(reference_file("pytorch_pe_d8_len6.pth"), true) {
 file loads:
 """,
         zh="""
-上面的错误信息沿用 PyTorch 的原话：Missing key(s) 是模型有、文件里却没有的键，Unexpected key(s) 是文件里有、模型却不认识的键。`rename` 让 Rust 里的字段名保持描述性，检查点里的键则用 PyTorch 的，于是同一个文件就能加载了：
+上面的错误信息沿用 PyTorch 的原话：`Missing key(s)` 是模型有、文件里却没有的键，`Unexpected key(s)` 是文件里有、模型却不认识的键。`rename` 让 Rust 里的字段名保持描述性，检查点里的键则用 PyTorch 的，于是同一个文件就能加载了：
 """,
     ),
     code(

@@ -64,7 +64,6 @@ fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
     Ok(seq_len)
 }
 
-// lesson: PositionalEncodingWithBuffer
 /// Token embedding (a parameter) plus the table **as a buffer**: moved, cast and saved
 /// with the model. `forward(ids) = embedding(ids) + pe[:seq_len]`.
 ///
@@ -79,6 +78,7 @@ fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
 /// assert_eq!(model.forward(&ids)?.dtype(), DType::BF16);
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
+// lesson: PositionalEncodingWithBuffer
 #[derive(Clone, Debug, Module)]
 pub struct PositionalEncodingWithBuffer {
     pub embedding: Embedding,
