@@ -12,105 +12,241 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cell 2
     use understanding_buffers::prelude::*;
-    lesson_setup(); // readable panics, candle errors without backtraces
+    let language = lesson_setup(); // the notebook's language, readable panics, candle errors without backtraces
 
     // cell 3
+    lesson_code::snippet("sinusoidal_table")?.show();
+
+    // cell 4
     let pe = sinusoidal_table(50, 16)?;
     println!("{:?}", pe.dims());
     println!("{}", TensorRepr(&pe.i((..4, ..6))?));
 
-    // cell 4
+    // cell 5
     let positions: Vec<f32> = (0..50).map(|p| p as f32).collect();
     let columns = pe.t()?.to_vec2::<f32>()?;
-    let curves: Vec<(String, Vec<f32>)> =
-        [0, 1, 4, 5, 10].iter().map(|&d| (format!("dim {d}"), columns[d].clone())).collect();
-    plots::line_chart(&positions, &curves, "Positional encoding, a few dimensions / 位置编码的几个维度",
-                      "position / 位置", "value / 取值")?.show();
-
-    // cell 5
-    plots::heatmap(&pe, "Sinusoidal positional-encoding table / 正弦位置编码表",
-                   "dimension / 维度", "position / 位置")?.show();
+    let curves: Vec<(String, Vec<f32>)> = [0, 1, 4, 5, 10]
+        .iter()
+        .map(|&d| (format!("{} {d}", tr("dim", "维度")), columns[d].clone()))
+        .collect();
+    plots::line_chart(&positions, &curves, tr("Positional encoding, a few dimensions", "位置编码的几个维度"),
+                      tr("position", "位置"), tr("value", "取值"))?.show();
 
     // cell 6
-    let mut model = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
-    for (name, parameter) in model.named_parameters() {
-        println!("parameter  {name}: {:?}", parameter.dims());
-    }
-    for (name, buffer) in model.named_buffers() {
-        println!("buffer     {name}: {:?}", buffer.dims());
-    }
-    println!("state dict keys: {:?}", model.state_dict().keys().collect::<Vec<_>>());
+    plots::heatmap(&pe, tr("Sinusoidal positional-encoding table", "正弦位置编码表"),
+                   tr("dimension", "维度"), tr("position", "位置"))?.show();
 
     // cell 7
+    lesson_code::snippet("PositionalEncodingWithBuffer")?.show();
+
+    // cell 8
+    let mut model = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
     let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
     let out = model.forward(&ids)?;
-    println!("output shape: {:?}", out.dims());
+    println!("{}{:?}", tr("output shape: ", "输出的形状："), out.dims());
 
     let by_hand = (model.embedding.weight.index_select(&ids.flatten_all()?, 0)? + model.pe.narrow(0, 0, 5)?)?;
     let difference = (out.squeeze(0)? - by_hand)?.abs()?.max_all()?.to_scalar::<f32>()?;
-    println!("largest difference from embedding[ids] + pe[:5]: {difference}");
-
-    // cell 8
-    model.to_dtype(DType::BF16)?;
-    println!("embedding.weight: {:?}", model.embedding.weight.dtype());
-    println!("pe:               {:?}", model.pe.dtype());
-    println!("output:           {:?}", model.forward(&ids)?.dtype());
+    println!("{}{difference}", tr("largest difference from `embedding[ids] + pe[:5]`: ", "与 `embedding[ids] + pe[:5]` 的最大差值："));
 
     // cell 9
-    lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();
+    let parameters: Vec<(String, Vec<usize>)> =
+        model.named_parameters().into_iter().map(|(name, p)| (name, p.dims().to_vec())).collect();
+    let buffers: Vec<(String, Vec<usize>)> =
+        model.named_buffers().into_iter().map(|(name, b)| (name, b.dims().to_vec())).collect();
+    println!("named_parameters(): {parameters:?}");
+    println!("named_buffers():    {buffers:?}");
+    println!("state_dict():       {:?}", model.state_dict().keys().collect::<Vec<_>>());
 
     // cell 10
+    let device = best_device();
+    if device.is_cpu() {
+        println!("{}", tr(
+            "This machine has no GPU: best_device() is the CPU, so nothing below moves. On a GPU the column \
+             after to_device(&best_device()) would read cuda:0 for `embedding.weight` and for the buffer `pe`, but cpu \
+             for the plain field `pe`, highlighted: it stays where it was. After to_device(&Device::Cpu) every tensor \
+             is on cpu again.",
+            "本机没有 GPU：best_device() 返回的是 CPU，所以下面没有任何张量会被移到别处。换成 GPU，在 to_device(&best_device()) 之后那一列里，\
+             `embedding.weight` 和缓冲区 `pe` 都会是 cuda:0，普通字段 `pe` 却仍是 cpu，并且高亮显示：它留在了原处。\
+             to_device(&Device::Cpu) 之后，所有张量又都回到 cpu 上。"));
+    }
+    let mut buffered = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
     let mut plain = PositionalEncodingWithPlainField::new(1000, 16, 50, 0)?;
+    let mut places = Table::new(tr("Where each tensor is", "每个张量所在的设备"), &[
+        (tr("model", "模型"), Column::Code),
+        (tr("tensor", "张量"), Column::Code),
+        (tr("kind", "类别"), Column::Text),
+        (tr("after to_device(&best_device())", "to_device(&best_device()) 之后"), Column::Code),
+        (tr("after to_device(&Device::Cpu)", "to_device(&Device::Cpu) 之后"), Column::Code),
+    ]);
+    for model in [&mut buffered as &mut dyn Module, &mut plain] {
+        model.to_device(&device)?; // PyTorch: model.cuda()
+        let there = model.diagnostics();
+        model.to_device(&Device::Cpu)?; // PyTorch: model.cpu()
+        let back = model.diagnostics();
+        for (row, row_back) in there.rows().iter().zip(back.rows()) {
+            let cells = [model.type_name().to_string(), row.name.clone(), kind_name(row.kind).to_string(),
+                         row.device().unwrap_or_default().to_string(), row_back.device().unwrap_or_default().to_string()];
+            if row.device() == Some(there.device()) {
+                places.row(cells);
+            } else {
+                places.highlighted_row(cells, tr("<- stayed where it was", "<- 留在了原处"));
+            }
+        }
+    }
+    places.show();
+
+    // cell 11
+    let loss = buffered.forward(&ids)?.sum_all()?;
+    buffered.gradients(&loss)?.show();
+
+    // cell 12
+    let loss = plain.forward(&ids)?.sum_all()?;
+    plain.gradients(&loss)?.show();
+
+    // cell 13
+    model.to_dtype(DType::BF16)?;
+    println!("embedding.weight: {:?}", model.embedding.weight.dtype());
+    println!("pe: {:?}", model.pe.dtype());
+    println!("{}{:?}", tr("output: ", "输出："), model.forward(&ids)?.dtype());
+
+    // cell 14
+    lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();
+
+    // cell 15
     plain.to_dtype(DType::BF16)?;
     plain.diagnostics().show();
 
-    // cell 11
+    // cell 16
     match plain.forward(&ids) {
         Ok(out) => println!("{:?}", out.dtype()),
         Err(err) => show_error(&err),
     };
 
-    // cell 12
+    // cell 17
     #[derive(Module)]
-    struct Tagged {
+    struct MixedDtypes {
         weight: Param,
         causal_u8: Buffer,
         steps: Buffer,
     }
 
-    let mut tagged = Tagged {
+    let mut mixed = MixedDtypes {
         weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
         causal_u8: Buffer::new(causal_mask(4)?.to_dtype(DType::U8)?),
         steps: Buffer::new(Tensor::new(&[0i64], &Device::Cpu)?),
     };
-    tagged.to_dtype(DType::F16)?;
-    tagged.diagnostics().show();
+    mixed.to_dtype(DType::F16)?;
+    mixed.diagnostics().show();
 
-    // cell 13
+    // cell 18
     lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithNonPersistentBuffer")?.show();
 
-    // cell 14
+    // cell 19
     let persistent = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
     let non_persistent = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 0)?;
     let dir = scratch_dir()?;
-    let models: [(&str, &dyn Module); 2] = [("persistent", &persistent), ("non-persistent", &non_persistent)];
-    for (label, m) in models {
+    let mut files = Table::new(tr("The two models saved", "两个模型的检查点"), &[
+        (tr("model", "模型"), Column::Code),
+        (tr("state dict keys", "状态字典的键"), Column::Code),
+        (tr("file size (bytes)", "文件大小（字节）"), Column::Number),
+    ]);
+    for (label, m) in [("persistent", &persistent as &dyn Module), ("non_persistent", &non_persistent)] {
         let path = dir.join(format!("pe_{label}.safetensors"));
         m.save(&path)?;
         let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
-        println!("{label:>14}: keys {keys:?}, file {} bytes", std::fs::metadata(&path)?.len());
+        files.row([m.type_name().to_string(), format!("{keys:?}"), std::fs::metadata(&path)?.len().to_string()]);
     }
-    println!("the table itself: 50 × 16 f32 values = {} bytes", 50 * 16 * 4);
+    let table_bytes = persistent.pe.elem_count() * persistent.pe.dtype().size_in_bytes();
+    println!("{}", match language {
+        Language::English => format!("the table itself: 50 × 16 f32 values = {table_bytes} bytes"),
+        Language::Chinese => format!("位置编码表本身：50 × 16 个 f32 值，共 {table_bytes} 字节"),
+    });
+    files.show();
 
-    // cell 15
+    // cell 20
     let mut restored = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 1)?;
-    restored.load(dir.join("pe_non-persistent.safetensors"), true)?;
+    restored.load(dir.join("pe_non_persistent.safetensors"), true)?;
     let same_embedding = restored.embedding.weight.to_vec2::<f32>()? == non_persistent.embedding.weight.to_vec2::<f32>()?;
     let table_recomputed = restored.pe.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
-    println!("embedding loaded from the file: {same_embedding}");
-    println!("pe recomputed by the constructor: {table_recomputed}");
+    println!("{}{same_embedding}", tr("`embedding.weight` is the file's: ", "`embedding.weight` 来自文件："));
+    println!("{}{table_recomputed}", tr("`pe` is the constructor's: ", "`pe` 由构造函数重新计算："));
 
-    // cell 16
+    // cell 21
+    let mut comparison = Table::new(tr("candle's table against PyTorch's", "candle 的位置编码表与 PyTorch 的对比"), &[
+        (tr("file", "文件"), Column::Code),
+        (tr("keys", "键"), Column::Code),
+        ("d_model", Column::Number),
+        ("max_seq_len", Column::Number),
+        (tr("largest absolute difference", "最大绝对差"), Column::Number),
+    ]);
+    for (d_model, max_seq_len) in [(8, 6), (16, 50)] {
+        let name = format!("pytorch_pe_d{d_model}_len{max_seq_len}.pth");
+        let saved = checkpoint::load(reference_file(&name), &Device::Cpu)?;
+        let pytorch = saved.get("pe").expect("PyTorch saved the buffer pe");
+        let candle = sinusoidal_table(max_seq_len, d_model)?;
+        let largest = (&candle - pytorch)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let keys: Vec<&str> = saved.keys().collect();
+        comparison.row([name.clone(), format!("{keys:?}"), d_model.to_string(), max_seq_len.to_string(), format!("{largest:.2e}")]);
+        if d_model == 8 {
+            println!("{}", tr("row 5 of the article's table:", "文章那张表的第 5 行："));
+            println!("  candle:  {:.8?}", candle.get(5)?.to_vec1::<f32>()?);
+            println!("  PyTorch: {:.8?}", pytorch.get(5)?.to_vec1::<f32>()?);
+        }
+    }
+    comparison.show();
+
+    // cell 22
+    fn bits(t: &Tensor) -> Result<Vec<u32>> {
+        Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
+    }
+
+    let path = reference_file("pytorch_pe_d16_len50.pth");
+    let mut from_file = PositionalEncodingWithBuffer::new(100, 16, 50, 1)?; // the constructor computes the table
+    let built = from_file.pe.flatten_all()?.to_vec1::<f32>()?;
+    from_file.load(&path, true)?; // the load replaces it with the saved one
+    let loaded = from_file.pe.flatten_all()?.to_vec1::<f32>()?;
+
+    let saved = checkpoint::load(&path, &Device::Cpu)?;
+    let same_as_file = bits(&from_file.pe)? == bits(saved.get("pe").expect("PyTorch saved the buffer pe"))?;
+    let changed = built.iter().zip(&loaded).filter(|(a, b)| a != b).count();
+    let k = (0..built.len()).max_by(|&i, &j| (built[i] - loaded[i]).abs().total_cmp(&(built[j] - loaded[j]).abs())).unwrap_or(0);
+    match language {
+        Language::English => {
+            println!("{:.9}  `pe[{}, {}]` computed by the constructor", built[k], k / 16, k % 16);
+            println!("{:.9}  `pe[{}, {}]` after the load", loaded[k], k / 16, k % 16);
+            println!("values the load changed: {changed} of {}", built.len());
+        }
+        Language::Chinese => {
+            println!("{:.9}  构造函数算出的 `pe[{}, {}]`", built[k], k / 16, k % 16);
+            println!("{:.9}  加载之后的 `pe[{}, {}]`", loaded[k], k / 16, k % 16);
+            println!("加载改动的值：{} 个中的 {changed} 个", built.len());
+        }
+    }
+    println!("{}{same_as_file}", tr("the table is now the file's, bit for bit: ", "现在的表与文件里的逐位相同："));
+
+    // cell 23
+    #[derive(Module)]
+    struct LazyPositionalEncoding {
+        embedding: Embedding,
+        pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+    }
+
+    fn lists(m: &LazyPositionalEncoding) -> String {
+        let buffers: Vec<String> = m.named_buffers().into_iter().map(|(name, _)| name).collect();
+        let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
+        format!("named_buffers() = {buffers:?}, state_dict() = {keys:?}")
+    }
+
+    let mut lazy = LazyPositionalEncoding { embedding: Embedding::new(1000, 16, 0)?, pe: None };
+    println!("{}{}", tr("while `pe` is None: ", "`pe` 为 None 时："), lists(&lazy));
+    lazy.diagnostics().show();
+
+    // cell 24
+    lazy.set_buffer("pe", sinusoidal_table(50, 16)?)?;
+    println!("{}{}", tr("after set_buffer: ", "set_buffer 之后："), lists(&lazy));
+
+    // cell 25
     #[derive(Module)]
     struct RandomProjection {
         projection: Buffer,
@@ -121,42 +257,114 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut reloaded = RandomProjection { projection: Buffer::new(Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?) };
     reloaded.load(dir.join("random_buffer.pth"), true)?;
+    println!("{}{}", tr("identical bit for bit: ", "逐位相同："), bits(&random.projection)? == bits(&reloaded.projection)?);
 
-    fn bits(t: &Tensor) -> Result<Vec<u32>> {
-        Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
+    // cell 26
+    let strategies = cost::MaskStrategy::ALL;
+    let mut times = Vec::new();
+    for strategy in strategies {
+        times.push(cost::forward_time_ms(strategy, 4, 128, 32, 30, &device)?);
     }
-    println!("identical bit for bit: {}", bits(&random.projection)? == bits(&reloaded.projection)?);
-
-    // cell 17
-    let device = best_device();
-    let mut timings = Vec::new();
-    for strategy in cost::MaskStrategy::ALL {
-        let ms = cost::forward_time_ms(strategy, 4, 128, 32, 10, &device)?;
-        println!("{:<45} {ms:8.3} ms", strategy.label());
-        timings.push((strategy.label().to_string(), ms));
+    let caption = match language {
+        Language::English => format!("One forward pass on {}, median of 30 calls", device_name(&device)),
+        Language::Chinese => format!("一次前向传播的耗时（{}，30 次调用的中位数）", device_name(&device)),
+    };
+    let mut timing = Table::new(&caption, &[
+        (tr("mask", "掩码"), Column::Text),
+        (tr("ms", "毫秒"), Column::Number),
+        (tr("relative to the buffer", "相对于缓冲区"), Column::Number),
+    ]);
+    for (strategy, ms) in strategies.iter().zip(&times) {
+        timing.row([strategy.label().to_string(), format!("{ms:.3}"), format!("{:.2}", ms / times[0])]);
     }
-    plots::bar_chart(&timings, &format!("One forward pass on {} / 一次前向传播的耗时", device_name(&device)),
-                     "milliseconds / 毫秒")?.show();
+    timing.show();
 
-    // cell 18
+    // cell 27
+    let bars: Vec<(String, f64)> = strategies.iter().zip(&times).map(|(s, &ms)| (s.label().to_string(), ms)).collect();
+    plots::bar_chart(&bars, &caption, tr("milliseconds", "毫秒"))?.show();
+
+    // cell 28
+    let fastest = (0..3).min_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(0);
+    let slowest = (0..3).max_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(0);
+    let spread = (times[slowest] / times[fastest] - 1.0) * 100.0;
+    let (fast, slow): (&str, &str) = (strategies[fastest].label(), strategies[slowest].label());
+    let on = device_name(&device);
+    let mut conclusion = match (language, spread < 10.0) {
+        (Language::English, true) => format!(
+            "On {on} the three ways are within {spread:.1} % of each other: however the mask is provided, it costs no \
+             measurable time here. What the buffer buys on this device is correctness: it moves, casts and saves with the model."),
+        (Language::Chinese, true) => format!(
+            "在 {on} 上，三种做法彼此相差不到 {spread:.1}%：无论掩码怎样提供，这里都测不出时间上的差别。\
+             在这个设备上，缓冲区带来的好处是正确性：它会随模型移到别的设备上、转换类型、一起保存。"),
+        (Language::English, false) => format!(
+            "On {on}, “{slow}” takes {:.2} times as long as “{fast}”, the fastest.", times[slowest] / times[fastest]),
+        (Language::Chinese, false) => format!(
+            "在 {on} 上，“{slow}”的耗时是最快的“{fast}”的 {:.2} 倍。", times[slowest] / times[fastest]),
+    };
+    if device.is_cpu() {
+        conclusion += "\n";
+        conclusion += tr("On a CPU “copied from the CPU every call” copies nothing: the mask is already on the device.",
+                         "在 CPU 上，“每次调用时从 CPU 复制”其实什么也没有复制：掩码本来就在这个设备上。");
+    }
+    println!("{conclusion}");
+
+    // cell 29
     let contexts = [1024usize, 4096, 16384, 32768];
     fn mib(bytes: usize) -> f64 {
         bytes as f64 / (1024.0 * 1024.0)
     }
-    println!("{:>8} {:>12} {:>12} {:>8}", "context", "f32 (MiB)", "u8 (MiB)", "none");
+    let kinds: [(&str, Option<DType>); 3] = [(tr("f32 mask", "f32 掩码"), Some(DType::F32)), (tr("u8 mask", "u8 掩码"), Some(DType::U8)),
+                 (tr("no mask stored", "不存掩码"), None)];
+    let mut columns: Vec<(&str, Column)> = vec![(tr("context length", "上下文长度"), Column::Number)];
+    columns.extend(kinds.iter().map(|(name, _)| (*name, Column::Number)));
+    let mut memory = Table::new(tr("Memory of one causal-mask buffer, in MiB", "一个因果掩码缓冲区占用的内存（MiB）"), &columns);
     for &n in &contexts {
-        println!("{n:>8} {:>12.1} {:>12.1} {:>8.1}",
-                 mib(cost::mask_bytes(n, Some(DType::F32))), mib(cost::mask_bytes(n, Some(DType::U8))),
-                 mib(cost::mask_bytes(n, None)));
+        let sizes = kinds.iter().map(|(_, dtype)| format!("{:.1}", mib(cost::mask_bytes(n, *dtype))));
+        memory.row(std::iter::once(n.to_string()).chain(sizes));
     }
+    memory.show();
+
+    // cell 30
     let groups: Vec<String> = contexts.iter().map(|n| n.to_string()).collect();
-    let series: Vec<(String, Vec<f64>)> = [("f32 mask / f32 掩码", Some(DType::F32)), ("u8 mask / u8 掩码", Some(DType::U8)),
-                                            ("no mask / 不存掩码", None)]
+    let series: Vec<(String, Vec<f64>)> = kinds
         .iter()
         .map(|(name, dtype)| (name.to_string(), contexts.iter().map(|&n| mib(cost::mask_bytes(n, *dtype))).collect()))
         .collect();
-    plots::grouped_bar_chart(&groups, &series, "Memory of a causal-mask buffer / 因果掩码缓冲区占用的内存",
-                             "context length / 上下文长度", "MiB")?.show();
+    plots::grouped_bar_chart(&groups, &series, tr("Memory of a causal-mask buffer", "因果掩码缓冲区占用的内存"),
+                             tr("context length", "上下文长度"), "MiB")?.show();
+
+    // cell 31
+    #[derive(Module)]
+    struct DescriptiveNames {
+        token_embeddings: Embedding,
+        position_embeddings: Buffer,
+    }
+
+    let mut descriptive = DescriptiveNames {
+        token_embeddings: Embedding::new(100, 8, 0)?,
+        position_embeddings: Buffer::new(sinusoidal_table(6, 8)?),
+    };
+    println!("state_dict(): {:?}", descriptive.state_dict().keys().collect::<Vec<_>>());
+    match descriptive.load(reference_file("pytorch_pe_d8_len6.pth"), true) {
+        Ok(keys) => println!("{keys}"),
+        Err(err) => show_error(&err),
+    };
+
+    // cell 32
+    #[derive(Module)]
+    struct PyTorchKeys {
+        #[module(rename = "embedding")]
+        token_embeddings: Embedding,
+        #[module(rename = "pe")]
+        position_embeddings: Buffer,
+    }
+
+    let mut renamed = PyTorchKeys {
+        token_embeddings: Embedding::new(100, 8, 0)?,
+        position_embeddings: Buffer::new(sinusoidal_table(6, 8)?),
+    };
+    println!("state_dict(): {:?}", renamed.state_dict().keys().collect::<Vec<_>>());
+    println!("{}", renamed.load(reference_file("pytorch_pe_d8_len6.pth"), true)?);
 
     Ok(())
 }

@@ -65,7 +65,7 @@ pub mod prelude {
     pub use crate::notebook::language::{tr, Language};
     pub use crate::notebook::repr::TensorRepr;
     pub use crate::notebook::table::{Column, Table};
-    pub use crate::notebook::text::device_summary;
+    pub use crate::notebook::text::{device_summary, kind_name};
     pub use crate::notebook::{lesson_code, plots};
     pub use candle_core::{DType, Device, IndexOp, Tensor};
     // What `parameters()` is for: an optimizer takes the module's parameters, never its buffers.

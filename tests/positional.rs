@@ -181,3 +181,45 @@ fn mask_costs() {
     let err = forward_time_ms(MaskStrategy::BufferOnDevice, 1, 4, 2, 0, &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("repeats >= 1"), "{err}");
 }
+
+#[test]
+fn the_table_matches_pytorchs() {
+    // PyTorch 2.15's tables, saved with the article's model by bench/make_positional.py.
+    for (d_model, max_len, tolerance) in [(8, 6, 1e-7), (16, 50, 1e-6)] {
+        let path = reference_file(&format!("pytorch_pe_d{d_model}_len{max_len}.pth"));
+        let saved = checkpoint::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(saved.keys().collect::<Vec<_>>(), ["pe", "embedding.weight"]);
+        let pytorch = saved.get("pe").unwrap();
+        let ours = sinusoidal_table(max_len, d_model).unwrap();
+        let largest = (ours - pytorch)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            largest < tolerance,
+            "{d_model} x {max_len}: largest difference {largest}"
+        );
+        // The file loads strictly into the crate's model, and its table replaces ours.
+        let mut model = PositionalEncodingWithBuffer::new(100, d_model, max_len, 0).unwrap();
+        assert!(model.load(&path, true).unwrap().is_empty());
+        assert_eq!(
+            model.pe.to_vec2::<f32>().unwrap(),
+            pytorch.to_vec2::<f32>().unwrap()
+        );
+    }
+    // Row 5 of the article's table (d_model = 8, max_seq_len = 6), as PyTorch prints it.
+    let row5 = sinusoidal_table(6, 8)
+        .unwrap()
+        .get(5)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let article = [-0.958_924_3_f32, 0.283_662_2, 0.479_425_5, 0.877_582_55];
+    for (ours, theirs) in row5.iter().zip(article) {
+        assert!((ours - theirs).abs() < 1e-7, "{row5:?}");
+    }
+}

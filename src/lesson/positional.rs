@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 /// assert_eq!(row0, [0., 1., 0., 1., 0., 1.]); // sin(0) = 0, cos(0) = 1
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
+// lesson: sinusoidal_table
 pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Result<Tensor> {
     let mut values = Vec::with_capacity(max_len * d_model);
     for pos in 0..max_len {
@@ -43,6 +44,7 @@ pub fn sinusoidal_table(max_len: usize, d_model: usize) -> Result<Tensor> {
     }
     Ok(Tensor::from_vec(values, (max_len, d_model), &Device::Cpu)?)
 }
+// lesson: end
 
 /// Checks `ids` is `(batch, seq_len)` with no more positions than the table covers, and
 /// returns `seq_len`.
@@ -62,7 +64,6 @@ fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
     Ok(seq_len)
 }
 
-// lesson: PositionalEncodingWithBuffer
 /// Token embedding (a parameter) plus the table **as a buffer**: moved, cast and saved
 /// with the model. `forward(ids) = embedding(ids) + pe[:seq_len]`.
 ///
@@ -77,6 +78,7 @@ fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
 /// assert_eq!(model.forward(&ids)?.dtype(), DType::BF16);
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
+// lesson: PositionalEncodingWithBuffer
 #[derive(Clone, Debug, Module)]
 pub struct PositionalEncodingWithBuffer {
     pub embedding: Embedding,

@@ -421,6 +421,8 @@ LATIN_IN_CHINESE = set(
 CAMEL_CASE = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")
 LATIN_WORD = re.compile(r"(?<![\w.:/`'\"-])[A-Za-z]{2,}(?![\w.:/(`'\"-])")
 CODE_SPANS = re.compile(r"<code>.*?</code>|<pre class=\"ub-code\".*?</pre>", re.DOTALL)
+# Code that a printed sentence quotes in backticks, as the prose does: "`pe` 由构造函数重新计算".
+BACKTICK_CODE = re.compile(r"`[^`\n]+`")
 
 
 def _visible_texts(out: dict) -> list[str]:
@@ -455,6 +457,7 @@ def language_problems(nb: dict, language: str) -> list[str]:
                         line = next(l for l in text.splitlines() if HAN_CHAR.search(l))
                         problems.append(f"{describe(i, cell)}: Chinese in an English notebook: {line.strip()[:120]!r}")
                 else:
+                    text = BACKTICK_CODE.sub(" ", text)
                     for message in FOREIGN_MESSAGES:
                         text = message.sub(" ", text)
                     words = [w for w in LATIN_WORD.findall(text) if w not in LATIN_IN_CHINESE and not CAMEL_CASE.fullmatch(w)]

@@ -158,3 +158,13 @@ def test_language_check_finds_the_other_language() -> None:
     ]
     for out in allowed:
         assert nbcompare.language_problems(nb(out), "zh") == [], out
+
+
+def test_language_check_takes_backticks_for_code() -> None:
+    def nb(text):
+        out = {"output_type": "stream", "name": "stdout", "text": text}
+        return {"cells": [{"cell_type": "code", "source": "f()", "metadata": {}, "outputs": [out]}]}
+
+    assert nbcompare.language_problems(nb("与 `embedding[ids] + pe[:5]` 的最大差值：0\n"), "zh") == []
+    assert nbcompare.language_problems(nb("`pe` recomputed by the constructor: true\n"), "zh")
+    assert nbcompare.language_problems(nb("`pe` 由构造函数重新计算\n"), "en"), "Chinese outside the backticks"
