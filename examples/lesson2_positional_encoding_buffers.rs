@@ -263,11 +263,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let strategies = cost::MaskStrategy::ALL;
     let mut times = Vec::new();
     for strategy in strategies {
-        times.push(cost::forward_time_ms(strategy, 4, 128, 32, 30, &device)?);
+        times.push(cost::forward_time_ms(strategy, 4, 64, 32, 15, &device)?);
     }
     let caption = match language {
-        Language::English => format!("One forward pass on {}, median of 30 calls", device_name(&device)),
-        Language::Chinese => format!("一次前向传播的耗时（{}，30 次调用的中位数）", device_name(&device)),
+        Language::English => format!("One forward pass on {}, median of 15 calls", device_name(&device)),
+        Language::Chinese => format!("一次前向传播的耗时（{}，15 次调用的中位数）", device_name(&device)),
     };
     let mut timing = Table::new(&caption, &[
         (tr("mask", "掩码"), Column::Text),
