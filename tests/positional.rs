@@ -183,6 +183,21 @@ fn mask_costs() {
 }
 
 #[test]
+fn side_by_side_mask_costs() {
+    use understanding_buffers::lesson::cost::forward_times_ms;
+    let times = forward_times_ms(1, 4, 2, 3, &Device::Cpu).unwrap();
+    for ms in times {
+        assert!(ms > 0.0 && ms < 10_000.0, "{times:?}");
+    }
+    let err = forward_times_ms(1, 4, 2, 0, &Device::Cpu).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("forward_times_ms needs at least one timed call"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_table_matches_pytorchs() {
     // PyTorch 2.15's tables, saved with the article's model by bench/make_positional.py.
     for (d_model, max_len, tolerance) in [(8, 6, 1e-7), (16, 50, 1e-6)] {

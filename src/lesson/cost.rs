@@ -128,23 +128,76 @@ pub fn forward_time_ms(
     repeats: usize,
     device: &Device,
 ) -> Result<f64> {
-    if repeats == 0 {
-        return Err(Error::Input(
-            "forward_time_ms needs at least one timed call (repeats >= 1)".into(),
-        ));
-    }
+    check_repeats("forward_time_ms", repeats)?;
     let mut run = MaskRun::new(batch, tokens, d, device)?;
     let mut times = Vec::with_capacity(repeats);
     for i in 0..repeats + 2 {
-        let start = Instant::now();
-        let out = run.forward(strategy)?;
-        out.device().synchronize()?; // GPU work is asynchronous
+        let ms = time_call(&mut run, strategy)?;
         if i >= 2 {
-            times.push(start.elapsed().as_secs_f64() * 1e3);
+            times.push(ms);
         }
     }
+    Ok(median(times))
+}
+
+/// The median times of one forward pass, in milliseconds, for the three strategies of
+/// [`MaskStrategy::ALL`], in that order, measured side by side on one [`MaskRun`]: two
+/// warm-up rounds, then `repeats` (at least 1) rounds that each time every strategy once,
+/// starting with a different one each round. Load from elsewhere on the machine then falls
+/// on all three alike instead of on whichever strategy happened to run at that moment, so
+/// the figures can be compared with each other.
+///
+/// ```
+/// use understanding_buffers::lesson::cost::forward_times_ms;
+/// let [buffer, rebuilt, copied] = forward_times_ms(1, 8, 4, 3, &candle_core::Device::Cpu)?;
+/// assert!(buffer > 0.0 && rebuilt > 0.0 && copied > 0.0);
+/// assert!(forward_times_ms(1, 8, 4, 0, &candle_core::Device::Cpu).is_err());
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub fn forward_times_ms(
+    batch: usize,
+    tokens: usize,
+    d: usize,
+    repeats: usize,
+    device: &Device,
+) -> Result<[f64; 3]> {
+    check_repeats("forward_times_ms", repeats)?;
+    let mut run = MaskRun::new(batch, tokens, d, device)?;
+    let strategies = MaskStrategy::ALL;
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for round in 0..repeats + 2 {
+        for k in 0..strategies.len() {
+            let which = (round + k) % strategies.len();
+            let ms = time_call(&mut run, strategies[which])?;
+            if round >= 2 {
+                times[which].push(ms);
+            }
+        }
+    }
+    Ok(times.map(median))
+}
+
+fn check_repeats(function: &str, repeats: usize) -> Result<()> {
+    if repeats == 0 {
+        return Err(Error::Input(format!(
+            "{function} needs at least one timed call (repeats >= 1)"
+        )));
+    }
+    Ok(())
+}
+
+/// One forward pass, timed until its result is ready (GPU work is asynchronous).
+fn time_call(run: &mut MaskRun, strategy: MaskStrategy) -> Result<f64> {
+    let start = Instant::now();
+    let out = run.forward(strategy)?;
+    out.device().synchronize()?;
+    Ok(start.elapsed().as_secs_f64() * 1e3)
+}
+
+/// The median of a non-empty list.
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    times[times.len() / 2]
 }
 
 /// `triu(ones(n, n), diagonal=1)` built directly on `device`, as PyTorch's
