@@ -3,7 +3,7 @@ and examples/lesson1_understanding_buffers.rs (scripts/notebooks.py builds them)
 
 Every text a code cell prints or draws comes in both languages, `language.pick(english, chinese)`,
 with `language` from the set-up cell: the code cells are the same in both notebooks. Steps 5-8
-run on `best_device()`; on a machine without a GPU each of their cells says, under its output,
+run on `best_device()`; on a machine without a GPU each of their cells says, beside its output,
 what it shows here and what it shows on a GPU, decided by `device.is_cpu()`."""
 
 from cells import code, md
@@ -249,8 +249,8 @@ on which our `masked_fill` is built). The cell shows the error and the notebook 
 so you can go on.
 
 On a machine without a GPU, `device` is the CPU: the move changes nothing and these cells work.
-Each of them then says, under its output, what it shows here and what it shows on a GPU.
-Lesson 2, step 4 reproduces the same kind of bug on every machine, with dtypes instead of devices.
+Each of them then says, beside its output, what it shows here and what it shows on a GPU.
+Lesson 2, step 6 reproduces the same kind of bug on every machine, with dtypes instead of devices.
 """,
         zh="""
 ## 5. 把模块移到 GPU 上再运行一次
@@ -263,8 +263,8 @@ candle 出错的位置和原因都一样，只是措辞不同：`device mismatch
 笔记本的状态不会丢失，可以接着往下运行。
 
 在没有 GPU 的机器上，`device` 就是 CPU：移到设备上这一步什么也没改变，下面几个单元格都能正常运行。
-这时每个单元格都会在输出下方说明：在本机上看到的是什么，在 GPU 上又会看到什么。
-第 2 课第 4 步会在任何机器上真实地重现同一类问题，只不过把设备换成了数据类型（dtype）。
+这时每个单元格都会在输出旁边说明：在本机上看到的是什么，在 GPU 上又会看到什么。
+第 2 课第 6 步会在任何机器上真实地重现同一类问题，只不过把设备换成了数据类型（dtype）。
 """,
     ),
     code(
@@ -443,13 +443,15 @@ The same module, with the mask registered as a buffer. In PyTorch the change is 
     code('lesson_code::snippet("CausalAttentionWithBuffer")?.show();'),
     md(
         en="""
-Side by side, as a unified diff of the two snippets (doc comments left out; `-` is the first
-module's line, `+` the second's, with three lines around them): the one line that differs is the
+Side by side, as a unified diff of the two snippets (doc comments left out, and the first
+module's name read as the second's, so that `impl CausalAttentionWithBuffer {` stands for both
+`impl` lines; `-` is the first module's line, `+` the second's, with three lines around them):
+the one line that differs is the
 `mask` field, a `Tensor` in the first module and a `Buffer` in the second. The constructor and the
 forward pass are the same text in both, and read `self.mask` the same way.
 """,
         zh="""
-下面用统一差异格式（unified diff）对比两段代码（文档注释略去；`-` 开头的是第一个模块的行，`+` 开头的是第二个模块的行，
+下面用统一差异格式（unified diff）对比两段代码（文档注释略去；第一个模块的名字按第二个模块的名字看待，所以 `impl CausalAttentionWithBuffer {` 这一行代表两个模块各自的 `impl` 行；`-` 开头的是第一个模块的行，`+` 开头的是第二个模块的行，
 前后各留三行上下文）：唯一不同的一行是 `mask` 字段，第一个模块里它是 `Tensor`，第二个模块里是 `Buffer`。
 两个模块的构造函数和前向传播是一字不差的同一段代码，读取 `self.mask` 的方式也相同。
 """,

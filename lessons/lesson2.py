@@ -219,27 +219,32 @@ places.show();
 ## 5. Gradients
 
 The article warns that a tensor kept as a plain attribute may be taken for a parameter and get
-gradients. That does not happen, in PyTorch or here. Checked with PyTorch 2.15: after
-`backward()` a plain tensor attribute has `.grad` `None` and `requires_grad` `False`, exactly like
-a registered buffer; only the parameter gets a gradient. The same backward pass through both
-models:
+gradients. That does not happen, in PyTorch or here. In PyTorch (2.15; `bench/make_positional.py`
+asserts it each time it writes this lesson's fixtures), after `backward()` a plain tensor
+attribute made the usual way (without `requires_grad=True`) has `.grad` `None` and
+`requires_grad` `False`, exactly like a registered buffer; only the parameter gets a gradient.
+The same backward pass through both models, each built anew in its cell:
 """,
         zh="""
 ## 5. 梯度
 
-文章担心：作为普通属性保存的张量可能被当成参数，从而得到梯度。这种情况不会发生，PyTorch 里不会，这里也不会。我们用 PyTorch 2.15 核实过：`backward()` 之后，普通张量属性的 `.grad` 是 `None`，`requires_grad` 是 `False`，和注册过的缓冲区完全一样；只有参数才有梯度。下面让两个模型各做一次同样的反向传播：
+文章担心：作为普通属性保存的张量可能被当成参数，从而得到梯度。这种情况不会发生，PyTorch 里不会，这里也不会。在 PyTorch（2.15）中，`bench/make_positional.py` 每次生成本课的参考文件时都会断言这一点：`backward()` 之后，按通常方式创建的普通张量属性（没有设置 `requires_grad=True`）的 `.grad` 是 `None`，`requires_grad` 是 `False`，和注册过的缓冲区完全一样；只有参数才有梯度。下面让两个模型各做一次同样的反向传播，每个模型都在自己的单元格里重新创建：
 """,
     ),
     code(
         """
-let loss = buffered.forward(&ids)?.sum_all()?;
-buffered.gradients(&loss)?.show();
+// Built in this cell, with their input: a backward pass only goes through tensors made in
+// the cell that runs it (lesson 1, step 1 says why).
+let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
+let with_buffer = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
+with_buffer.gradients(&with_buffer.forward(&ids)?.sum_all()?)?.show();
 """
     ),
     code(
         """
-let loss = plain.forward(&ids)?.sum_all()?;
-plain.gradients(&loss)?.show();
+let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
+let with_plain_field = PositionalEncodingWithPlainField::new(1000, 16, 50, 0)?;
+with_plain_field.gradients(&with_plain_field.forward(&ids)?.sum_all()?)?.show();
 """
     ),
     md(
@@ -276,10 +281,11 @@ println!("{}{:?}", tr("output: ", "输出："), model.forward(&ids)?.dtype());
     ),
     md(
         en="""
-Now the model with the table kept in a plain field. Its definition differs in one line:
+Now the model with the table kept in a plain field. Its definition differs in one line (as in
+lesson 1, the diff reads the first model's name as the second's, so the `impl` line is shared):
 """,
         zh="""
-再看把位置编码表放在普通字段里的模型。两者的定义只差一行：
+再看把位置编码表放在普通字段里的模型。两者的定义只差一行（和第 1 课一样，差异对比把第一个模型的名字按第二个模型的名字看待，所以两者共用同一行 `impl`）：
 """,
     ),
     code('lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();'),
@@ -620,8 +626,9 @@ println!("{}{}", tr("identical bit for bit: ", "逐位相同："), bits(&random.
 
 One could avoid the whole question by building the mask inside `forward`, or by keeping it on
 the CPU and copying it over on every call. The cell below measures one forward pass of causal
-attention (batch 4, 64 tokens, d = 32) each way on this machine's best device, and says what
-the figures show. Times vary from run to run.
+attention (batch 4, 64 tokens, d = 32) each way on this machine's best device, the three ways
+in turns so that a busy moment on the machine hits all of them alike, and says what the figures
+show. Times vary from run to run.
 
 On a CPU the copy goes nowhere: the CPU is already the device. On a GPU it is a host-to-device
 transfer on every call; the project's [BENCHMARKS.md](../../BENCHMARKS.md) measured it on an
@@ -630,7 +637,7 @@ H100 at batch 8, 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the
         zh="""
 ## 12. 为什么不在每次前向传播时重新构建张量？
 
-也可以绕开这个问题：在 `forward` 里现场构建掩码，或者把掩码放在 CPU 上、每次调用时再复制过去。下面的单元格在本机最合适的设备上，分别按这几种做法测量一次因果注意力前向传播（批大小 4、64 个词元、d = 32）的耗时，并说明这些数字说明了什么。每次运行的时间会有波动。
+也可以绕开这个问题：在 `forward` 里现场构建掩码，或者把掩码放在 CPU 上、每次调用时再复制过去。下面的单元格在本机最合适的设备上，分别按这几种做法测量一次因果注意力前向传播（批大小 4、64 个词元、d = 32）的耗时。三种做法轮流测量，机器忙的那一刻会同样落在三者身上。单元格最后会说明这些数字说明了什么。每次运行的时间会有波动。
 
 在 CPU 上，“复制”哪儿也不去：CPU 本身就是计算设备。在 GPU 上，每次调用都是一次从主机到设备的传输；本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过（批大小 8、1024 个词元、d = 768）：每次调用 2.22 ms，而用缓冲区是 1.76 ms。
 """,
@@ -638,13 +645,11 @@ H100 at batch 8, 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the
     code(
         """
 let strategies = cost::MaskStrategy::ALL;
-let mut times = Vec::new();
-for strategy in strategies {
-    times.push(cost::forward_time_ms(strategy, 4, 64, 32, 15, &device)?);
-}
+// 25 rounds, each timing the three ways once, side by side: a busy moment hits all three.
+let times = cost::forward_times_ms(4, 64, 32, 25, &device)?;
 let caption = match language {
-    Language::English => format!("One forward pass on {}, median of 15 calls", device_name(&device)),
-    Language::Chinese => format!("一次前向传播的耗时（{}，15 次调用的中位数）", device_name(&device)),
+    Language::English => format!("One forward pass on {}, median of 25 calls each", device_name(&device)),
+    Language::Chinese => format!("一次前向传播的耗时（{}，各 25 次调用的中位数）", device_name(&device)),
 };
 let mut timing = Table::new(&caption, &[
     (tr("mask", "掩码"), Column::Text),
@@ -669,7 +674,8 @@ plots::bar_chart(&bars, &caption, tr("milliseconds", "毫秒"))?.show();
         """
 let fastest = (0..3).min_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(0);
 let slowest = (0..3).max_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(0);
-let spread = (times[slowest] / times[fastest] - 1.0) * 100.0;
+// Rounded up, so that "within" never understates the spread.
+let spread = ((times[slowest] / times[fastest] - 1.0) * 1000.0).ceil() / 10.0;
 let (fast, slow): (&str, &str) = (strategies[fastest].label(), strategies[slowest].label());
 let on = device_name(&device);
 let mut conclusion = match (language, spread < 10.0) {
