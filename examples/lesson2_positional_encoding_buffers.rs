@@ -265,11 +265,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // cell 26
     let strategies = cost::MaskStrategy::ALL;
-    // 25 rounds, each timing the three ways once, side by side: a busy moment hits all three.
-    let times = cost::forward_times_ms(4, 64, 32, 25, &device)?;
+    // 11 rounds, each timing the three ways once, side by side: a busy moment hits all three.
+    let times = cost::forward_times_ms(2, 64, 32, 11, &device)?;
     let caption = match language {
-        Language::English => format!("One forward pass on {}, median of 25 calls each", device_name(&device)),
-        Language::Chinese => format!("一次前向传播的耗时（{}，各 25 次调用的中位数）", device_name(&device)),
+        Language::English => format!("One forward pass on {}, median of 11 calls each", device_name(&device)),
+        Language::Chinese => format!("一次前向传播的耗时（{}，各 11 次调用的中位数）", device_name(&device)),
     };
     let mut timing = Table::new(&caption, &[
         (tr("mask", "掩码"), Column::Text),

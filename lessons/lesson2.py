@@ -626,7 +626,7 @@ println!("{}{}", tr("identical bit for bit: ", "逐位相同："), bits(&random.
 
 One could avoid the whole question by building the mask inside `forward`, or by keeping it on
 the CPU and copying it over on every call. The cell below measures one forward pass of causal
-attention (batch 4, 64 tokens, d = 32) each way on this machine's best device, the three ways
+attention (batch 2, 64 tokens, d = 32) each way on this machine's best device, the three ways
 in turns so that a busy moment on the machine hits all of them alike, and says what the figures
 show. Times vary from run to run.
 
@@ -637,7 +637,7 @@ H100 at batch 8, 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the
         zh="""
 ## 12. 为什么不在每次前向传播时重新构建张量？
 
-也可以绕开这个问题：在 `forward` 里现场构建掩码，或者把掩码放在 CPU 上、每次调用时再复制过去。下面的单元格在本机最合适的设备上，分别按这几种做法测量一次因果注意力前向传播（批大小 4、64 个词元、d = 32）的耗时。三种做法轮流测量，机器忙的那一刻会同样落在三者身上。单元格最后会说明这些数字说明了什么。每次运行的时间会有波动。
+也可以绕开这个问题：在 `forward` 里现场构建掩码，或者把掩码放在 CPU 上、每次调用时再复制过去。下面的单元格在本机最合适的设备上，分别按这几种做法测量一次因果注意力前向传播（批大小 2、64 个词元、d = 32）的耗时。三种做法轮流测量，机器忙的那一刻会同样落在三者身上。单元格最后会说明这些数字说明了什么。每次运行的时间会有波动。
 
 在 CPU 上，“复制”哪儿也不去：CPU 本身就是计算设备。在 GPU 上，每次调用都是一次从主机到设备的传输；本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过（批大小 8、1024 个词元、d = 768）：每次调用 2.22 ms，而用缓冲区是 1.76 ms。
 """,
@@ -645,11 +645,11 @@ H100 at batch 8, 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the
     code(
         """
 let strategies = cost::MaskStrategy::ALL;
-// 25 rounds, each timing the three ways once, side by side: a busy moment hits all three.
-let times = cost::forward_times_ms(4, 64, 32, 25, &device)?;
+// 11 rounds, each timing the three ways once, side by side: a busy moment hits all three.
+let times = cost::forward_times_ms(2, 64, 32, 11, &device)?;
 let caption = match language {
-    Language::English => format!("One forward pass on {}, median of 25 calls each", device_name(&device)),
-    Language::Chinese => format!("一次前向传播的耗时（{}，各 25 次调用的中位数）", device_name(&device)),
+    Language::English => format!("One forward pass on {}, median of 11 calls each", device_name(&device)),
+    Language::Chinese => format!("一次前向传播的耗时（{}，各 11 次调用的中位数）", device_name(&device)),
 };
 let mut timing = Table::new(&caption, &[
     (tr("mask", "掩码"), Column::Text),
