@@ -48,11 +48,11 @@ pub mod prelude {
     pub use crate::core::device::{best_device, device_name, same_location};
     pub use crate::core::field::TensorKind;
     pub use crate::core::layers::{Dropout, Embedding, Linear};
-    pub use crate::core::module::{IncompatibleKeys, Module};
+    pub use crate::core::module::{IncompatibleKeys, LoadMode, Module};
     pub use crate::core::param::Param;
     pub use crate::core::state_dict::StateDict;
     pub use crate::error::{Error, Result};
-    pub use crate::lesson::attention::{causal_mask, masked_fill};
+    pub use crate::lesson::attention::{causal_mask, masked_fill, replace_value};
     pub use crate::lesson::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
     pub use crate::lesson::cost;
     pub use crate::lesson::data::{example_batch, reference_file, scratch_dir};
@@ -67,7 +67,8 @@ pub mod prelude {
     pub use crate::notebook::table::{Column, Table};
     pub use crate::notebook::text::{device_summary, kind_name};
     pub use crate::notebook::{lesson_code, plots};
-    pub use candle_core::{DType, Device, IndexOp, Tensor};
+    pub use candle_core::{DType, Device, IndexOp, Tensor, D};
+    pub use candle_nn::ops::softmax;
     // What `parameters()` is for: an optimizer takes the module's parameters, never its buffers.
     pub use candle_nn::{Optimizer, SGD};
 }

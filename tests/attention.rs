@@ -15,14 +15,14 @@ use understanding_buffers::prelude::*;
 
 fn without_buffer() -> CausalAttentionWithoutBuffers {
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
-    m.load(reference("seed123_without_buffer.safetensors"), true)
+    m.load(reference("seed123_without_buffer.safetensors"), LoadMode::Strict)
         .unwrap();
     m
 }
 
 fn with_buffer() -> CausalAttentionWithBuffer {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
-    m.load(reference("seed123_with_buffer.safetensors"), true)
+    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
         .unwrap();
     m
 }
@@ -85,7 +85,8 @@ fn state_dicts_print_and_order_like_pytorch() {
         sd.keys().collect::<Vec<_>>(),
         ["mask", "W_query.weight", "W_key.weight", "W_value.weight"]
     );
-    assert_eq!(sd.to_string(), text(&exp, "with_buffer/state_dict/print"));
+    assert_eq!(sd.to_string(), text(&exp, "with_buffer/state_dict/pretty"));
+    assert_eq!(format!("{sd:#}"), text(&exp, "with_buffer/state_dict/print"));
     let sd = without_buffer().state_dict();
     assert_eq!(
         sd.keys().collect::<Vec<_>>(),
@@ -93,6 +94,10 @@ fn state_dicts_print_and_order_like_pytorch() {
     );
     assert_eq!(
         sd.to_string(),
+        text(&exp, "without_buffer/state_dict/pretty")
+    );
+    assert_eq!(
+        format!("{sd:#}"),
         text(&exp, "without_buffer/state_dict/print")
     );
 }
@@ -128,7 +133,7 @@ fn mask_round_trip_keeps_twos_only_with_a_buffer() {
         );
         m.save(dir.join(file)).unwrap();
         let mut fresh = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
-        fresh.load(dir.join(file), true).unwrap();
+        fresh.load(dir.join(file), LoadMode::Strict).unwrap();
         assert_eq!(
             TensorRepr(&fresh.mask).to_string(),
             text(&exp, "mask_round_trip/loaded_with_buffer_mask_print")
@@ -138,7 +143,7 @@ fn mask_round_trip_keeps_twos_only_with_a_buffer() {
         m.mask = (&m.mask * 2.0).unwrap();
         m.save(dir.join(file)).unwrap();
         let mut fresh = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
-        fresh.load(dir.join(file), true).unwrap();
+        fresh.load(dir.join(file), LoadMode::Strict).unwrap();
         assert_eq!(
             TensorRepr(&fresh.mask).to_string(),
             text(&exp, "mask_round_trip/loaded_without_buffer_mask_print")
@@ -160,11 +165,11 @@ fn pytorch_checkpoint_with_twos_loads_in_order() {
         ["mask", "W_query.weight", "W_key.weight", "W_value.weight"]
     );
     assert_eq!(
-        state.to_string(),
+        format!("{state:#}"),
         text(&exp, "mask_round_trip/model_with_buffer_mask2_pth/print")
     );
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
-    m.load_state_dict(&state, true).unwrap();
+    m.load_state_dict(&state, LoadMode::Strict).unwrap();
     assert_eq!(
         m.mask.to_vec2::<f32>().unwrap()[0],
         [0.0, 2.0, 2.0, 2.0, 2.0, 2.0]
@@ -176,7 +181,7 @@ fn strict_load_errors_are_pytorchs() {
     let exp = expected();
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     let err = m
-        .load_state_dict(&without_buffer().state_dict(), true)
+        .load_state_dict(&without_buffer().state_dict(), LoadMode::Strict)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -185,7 +190,7 @@ fn strict_load_errors_are_pytorchs() {
 
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
     let err = m
-        .load_state_dict(&with_buffer().state_dict(), true)
+        .load_state_dict(&with_buffer().state_dict(), LoadMode::Strict)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -194,14 +199,14 @@ fn strict_load_errors_are_pytorchs() {
 
     let mut m = CausalAttentionWithBuffer::new(3, 3, 6, 0.0, false).unwrap();
     let err = m
-        .load_state_dict(&with_buffer().state_dict(), true)
+        .load_state_dict(&with_buffer().state_dict(), LoadMode::Strict)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         text(&exp, "errors/size_mismatch_with_buffer_d_out_3/message")
     );
     let err = m
-        .load_state_dict(&with_buffer().state_dict(), false)
+        .load_state_dict(&with_buffer().state_dict(), LoadMode::NonStrict)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -212,7 +217,7 @@ fn strict_load_errors_are_pytorchs() {
     );
     let mut m = CausalAttentionWithoutBuffers::new(3, 3, 6, 0.0, false).unwrap();
     let err = m
-        .load_state_dict(&without_buffer().state_dict(), true)
+        .load_state_dict(&without_buffer().state_dict(), LoadMode::Strict)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -225,7 +230,7 @@ fn non_strict_load_reports_incompatible_keys_like_pytorch() {
     let exp = expected();
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     let keys = m
-        .load_state_dict(&without_buffer().state_dict(), false)
+        .load_state_dict(&without_buffer().state_dict(), LoadMode::NonStrict)
         .unwrap();
     assert_eq!(
         keys.to_string(),
@@ -236,7 +241,7 @@ fn non_strict_load_reports_incompatible_keys_like_pytorch() {
     );
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
     let keys = m
-        .load_state_dict(&with_buffer().state_dict(), false)
+        .load_state_dict(&with_buffer().state_dict(), LoadMode::NonStrict)
         .unwrap();
     assert_eq!(
         keys.to_string(),
@@ -246,7 +251,7 @@ fn non_strict_load_reports_incompatible_keys_like_pytorch() {
         )
     );
     let keys = m
-        .load_state_dict(&without_buffer().state_dict(), true)
+        .load_state_dict(&without_buffer().state_dict(), LoadMode::Strict)
         .unwrap();
     assert_eq!(
         keys.to_string(),
@@ -263,7 +268,7 @@ fn a_failed_load_changes_nothing() {
         .state_dict();
     // One good key with new values, one problem: nothing may be applied.
     state.insert("extra", Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap());
-    assert!(m.load_state_dict(&state, true).is_err());
+    assert!(m.load_state_dict(&state, LoadMode::Strict).is_err());
     assert_eq!(m.state_dict().to_string(), before);
     let mut bad = m.state_dict();
     bad.insert(
@@ -274,7 +279,7 @@ fn a_failed_load_changes_nothing() {
         "mask",
         Tensor::zeros((6, 6), DType::F32, &Device::Cpu).unwrap(),
     );
-    assert!(m.load_state_dict(&bad, false).is_err());
+    assert!(m.load_state_dict(&bad, LoadMode::NonStrict).is_err());
     assert_eq!(m.state_dict().to_string(), before);
 }
 
@@ -284,7 +289,7 @@ fn all_problems_are_reported_at_once() {
     let mut state = with_buffer().state_dict();
     state.remove("mask");
     state.insert("bias", Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
-    let err = m.load_state_dict(&state, true).unwrap_err().to_string();
+    let err = m.load_state_dict(&state, LoadMode::Strict).unwrap_err().to_string();
     assert!(
         err.contains("Missing key(s) in state_dict: \"mask\". "),
         "{err}"
@@ -300,7 +305,7 @@ fn all_problems_are_reported_at_once() {
 fn loaded_values_take_the_modules_dtype() {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     m.to_dtype(DType::F16).unwrap();
-    m.load(reference("seed123_with_buffer.safetensors"), true)
+    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
         .unwrap();
     for (_, t) in m.state_dict().iter() {
         assert_eq!(t.dtype(), DType::F16);
@@ -356,7 +361,7 @@ fn fewer_tokens_than_the_context_use_the_top_left_of_the_mask() {
 #[test]
 fn dropout_acts_only_in_training() {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.5, false).unwrap();
-    m.load(reference("seed123_with_buffer.safetensors"), true)
+    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
         .unwrap();
     assert!(m.is_training());
     m.eval();

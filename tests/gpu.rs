@@ -17,7 +17,7 @@ fn gpu() -> Device {
 }
 
 fn loaded<M: Module>(mut m: M, file: &str) -> M {
-    m.load(reference(file), true).unwrap();
+    m.load(reference(file), LoadMode::Strict).unwrap();
     m
 }
 
@@ -91,7 +91,7 @@ fn a_cpu_checkpoint_loads_into_a_cuda_module() {
     let device = gpu();
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     m.to_device(&device).unwrap();
-    m.load(reference("model_with_buffer_mask2.pth"), true)
+    m.load(reference("model_with_buffer_mask2.pth"), LoadMode::Strict)
         .unwrap();
     let mask = m.mask.as_tensor();
     assert_eq!(device_name(mask.device()), "cuda:0");
@@ -106,7 +106,7 @@ fn a_cpu_checkpoint_loads_into_a_cuda_module() {
     let path = std::env::temp_dir().join("ub-gpu-model.pth");
     m.save(&path).unwrap();
     let mut back = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
-    back.load(&path, true).unwrap();
+    back.load(&path, LoadMode::Strict).unwrap();
     assert_eq!(back.mask.to_vec2::<f32>().unwrap()[0][1], 2.0);
 }
 

@@ -128,7 +128,7 @@ fn an_empty_buffer_is_listed_but_neither_saved_nor_named_until_it_holds_a_tensor
     // A state dict holding "lazy" is unexpected while the buffer is empty, as in PyTorch.
     let mut state = m.state_dict();
     state.insert("lazy", Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
-    let keys = m.load_state_dict(&state, false).unwrap();
+    let keys = m.load_state_dict(&state, LoadMode::NonStrict).unwrap();
     assert_eq!(keys.unexpected_keys, ["lazy"]);
 
     m.set_buffer("lazy", Tensor::new(&[7f32], &Device::Cpu).unwrap())
@@ -223,10 +223,17 @@ fn a_plain_field_left_in_another_dtype_is_flagged_by_the_report() {
         .find(|l| l.trim_start().starts_with("pe"))
         .unwrap();
     assert!(
-        pe_line.contains("plain field") && pe_line.ends_with("<- not in the module's dtype (BF16)"),
+        pe_line.contains("plain field") && pe_line.ends_with("⚠ not in the module's dtype (BF16)"),
         "{text}"
     );
-    assert!(report.rich().1.contains("ub-stray"));
+    // In HTML too the stray is named in words, not marked by colour alone.
+    let html = report.rich().1;
+    assert!(html.contains("ub-stray"), "{html}");
+    assert!(
+        html.contains("<td class=\"ub-note\">⚠ not in the module&#39;s dtype (BF16)</td>")
+            || html.contains("<td class=\"ub-note\">⚠ not in the module's dtype (BF16)</td>"),
+        "{html}"
+    );
     // The same model with a buffer: nothing strays.
     let mut buffered = PositionalEncodingWithBuffer::new(100, 8, 10, 0).unwrap();
     buffered.to_dtype(DType::BF16).unwrap();
@@ -309,7 +316,7 @@ fn a_load_writes_into_the_parameters_an_optimizer_already_holds() {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     let mut sgd = SGD::new(m.parameters(), 0.1).unwrap();
     let before: Vec<_> = m.parameters().iter().map(|v| v.id()).collect();
-    m.load(reference("seed123_with_buffer.safetensors"), true)
+    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
         .unwrap();
     let after: Vec<_> = m.parameters().iter().map(|v| v.id()).collect();
     assert_eq!(before, after, "the same variables, with the loaded values");
@@ -357,7 +364,7 @@ fn a_load_copies_transposed_and_expanded_values_into_the_parameters() {
         "bias",
         Tensor::new(&[7f32], cpu).unwrap().broadcast_as(2).unwrap(),
     );
-    linear.load_state_dict(&state, true).unwrap();
+    linear.load_state_dict(&state, LoadMode::Strict).unwrap();
     assert_eq!(linear.weight.id(), weight_id);
     assert_eq!(
         linear.weight.to_vec2::<f32>().unwrap(),
@@ -368,14 +375,14 @@ fn a_load_copies_transposed_and_expanded_values_into_the_parameters() {
         [7., 7.]
     );
     // A module's own state dict loads into it as a no-op.
-    linear.load_state_dict(&linear.state_dict(), true).unwrap();
+    linear.load_state_dict(&linear.state_dict(), LoadMode::Strict).unwrap();
     assert_eq!(linear.weight.to_vec2::<f32>().unwrap()[1], [4., 5., 6.]);
     // A value computed from the parameter itself (here its transpose, sharing its storage).
     let mut square = Linear::new(2, 2, false).unwrap();
     let w = square.weight.to_vec2::<f32>().unwrap();
     let mut state = StateDict::new();
     state.insert("weight", square.weight.t().unwrap());
-    square.load_state_dict(&state, true).unwrap();
+    square.load_state_dict(&state, LoadMode::Strict).unwrap();
     let t = square.weight.to_vec2::<f32>().unwrap();
     assert_eq!(t, [[w[0][0], w[1][0]], [w[0][1], w[1][1]]]);
 }
@@ -439,7 +446,7 @@ fn a_misnamed_child_is_an_error_that_changes_nothing() {
         "W_query.weight",
         Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap(),
     );
-    let err = m.load_state_dict(&state, true).unwrap_err().to_string();
+    let err = m.load_state_dict(&state, LoadMode::Strict).unwrap_err().to_string();
     assert_eq!(
         err,
         "Misnamed's fields() and fields_mut() disagree: only fields() lists W_query.weight, \
@@ -489,7 +496,7 @@ fn a_hand_written_impl_gets_every_operation() {
     );
     let mut state = scale.state_dict();
     state.insert("running_max", Tensor::new(&[1f32, 2., 3.], cpu).unwrap());
-    scale.load_state_dict(&state, true).unwrap();
+    scale.load_state_dict(&state, LoadMode::Strict).unwrap();
     assert_eq!(scale.running_max.to_vec1::<f32>().unwrap(), [1., 2., 3.]);
     scale.to_dtype(DType::F16).unwrap();
     assert_eq!(
@@ -505,12 +512,12 @@ fn a_cloned_module_shares_its_parameters_until_it_is_moved_or_cast() {
     let b = a.clone();
     let mut state = a.state_dict();
     state.insert("weight", Tensor::new(&[5f32, 6.], &Device::Cpu).unwrap());
-    a.load_state_dict(&state, true).unwrap();
+    a.load_state_dict(&state, LoadMode::Strict).unwrap();
     assert_eq!(b.weight.to_vec1::<f32>().unwrap(), [5., 6.], "one variable");
     let mut c = b.clone();
     c.to_dtype(DType::F64).unwrap(); // new variables: c is on its own now
     state.insert("weight", Tensor::new(&[7f32, 8.], &Device::Cpu).unwrap());
-    a.load_state_dict(&state, true).unwrap();
+    a.load_state_dict(&state, LoadMode::Strict).unwrap();
     assert_eq!(b.weight.to_vec1::<f32>().unwrap(), [7., 8.]);
     assert_eq!(c.weight.to_vec1::<f64>().unwrap(), [5., 6.]);
 }
@@ -548,7 +555,7 @@ proptest! {
         let path = scratch(&format!("toy.{ext}"));
         m.save(&path).unwrap();
         let mut fresh = toy(&vec![0.0; values.len()]);
-        let keys = fresh.load(&path, true).unwrap();
+        let keys = fresh.load(&path, LoadMode::Strict).unwrap();
         prop_assert!(keys.is_empty());
         let saved = m.state_dict();
         let loaded = fresh.state_dict();

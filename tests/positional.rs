@@ -57,7 +57,7 @@ fn a_non_persistent_table_is_recomputed_and_the_embedding_loaded() {
     let saved = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 3).unwrap();
     let state = saved.state_dict();
     let mut restored = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 4).unwrap();
-    assert!(restored.load_state_dict(&state, true).unwrap().is_empty());
+    assert!(restored.load_state_dict(&state, LoadMode::Strict).unwrap().is_empty());
     assert_eq!(
         restored.embedding.weight.to_vec2::<f32>().unwrap(),
         saved.embedding.weight.to_vec2::<f32>().unwrap()
@@ -220,7 +220,7 @@ fn the_table_matches_pytorchs() {
         );
         // The file loads strictly into the crate's model, and its table replaces ours.
         let mut model = PositionalEncodingWithBuffer::new(100, d_model, max_len, 0).unwrap();
-        assert!(model.load(&path, true).unwrap().is_empty());
+        assert!(model.load(&path, LoadMode::Strict).unwrap().is_empty());
         assert_eq!(
             model.pe.to_vec2::<f32>().unwrap(),
             pytorch.to_vec2::<f32>().unwrap()

@@ -73,7 +73,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 
-use crate::core::module::{IncompatibleKeys, Module};
+use crate::core::module::{IncompatibleKeys, LoadMode, Module};
 use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
 
@@ -86,7 +86,7 @@ use crate::error::{Error, Result};
 /// let path = std::env::temp_dir().join("understanding-buffers-doc-module.pth");
 /// m.save(&path)?; // torch.save(m.state_dict(), path)
 /// let mut fresh = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
-/// assert!(fresh.load(&path, true)?.is_empty()); // every key matched
+/// assert!(fresh.load(&path, LoadMode::Strict)?.is_empty()); // every key matched
 /// assert_eq!(fresh.state_dict().to_string(), m.state_dict().to_string());
 /// # std::fs::remove_file(&path).unwrap();
 /// # Ok::<(), understanding_buffers::error::Error>(())
@@ -99,9 +99,9 @@ pub trait Checkpoint: Module {
 
     /// Loads a state dict from `path` (`.safetensors`, `.pth`) with
     /// [`Module::load_state_dict`].
-    fn load(&mut self, path: impl AsRef<Path>, strict: bool) -> Result<IncompatibleKeys> {
+    fn load(&mut self, path: impl AsRef<Path>, mode: LoadMode) -> Result<IncompatibleKeys> {
         let state = load(path, &Device::Cpu)?;
-        self.load_state_dict(&state, strict)
+        self.load_state_dict(&state, mode)
     }
 }
 

@@ -133,6 +133,38 @@ impl fmt::Display for IncompatibleKeys {
     }
 }
 
+/// How [`Module::load_state_dict`] treats keys that do not match: PyTorch's `strict=True`
+/// and `strict=False`, named so that a call says which it is.
+///
+/// ```
+/// use understanding_buffers::prelude::*;
+///
+/// let with_buffer = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+/// let mut without = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false)?;
+/// // `mask` is not a key of `without`: an error when strict, a report when not.
+/// assert!(without.load_state_dict(&with_buffer.state_dict(), LoadMode::Strict).is_err());
+/// let keys = without.load_state_dict(&with_buffer.state_dict(), LoadMode::NonStrict)?;
+/// assert_eq!(keys.unexpected_keys, ["mask"]);
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LoadMode {
+    /// Every key of the module must be in the state dict and every key of the state dict in
+    /// the module (PyTorch's default, `strict=True`).
+    #[default]
+    Strict,
+    /// Missing and unexpected keys are reported in [`IncompatibleKeys`], not errors
+    /// (`strict=False`). Shapes must still match.
+    NonStrict,
+}
+
+impl LoadMode {
+    /// Whether missing and unexpected keys are errors.
+    pub fn is_strict(self) -> bool {
+        self == Self::Strict
+    }
+}
+
 /// PyTorch's way of printing a shape: `torch.Size([2, 3])`.
 pub fn torch_size(dims: &[usize]) -> String {
     let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
@@ -406,7 +438,8 @@ pub trait Module {
     /// Loads `state` into the module (PyTorch: `load_state_dict`), all or nothing.
     ///
     /// Every key and shape is checked first. Size mismatches are always errors; missing and
-    /// unexpected keys are errors when `strict`, and are returned otherwise. The message
+    /// unexpected keys are errors in [`LoadMode::Strict`], and are returned in
+    /// [`LoadMode::NonStrict`]. The message
     /// lists every problem, in PyTorch's words.
     ///
     /// On error the module is unchanged. This differs from PyTorch on purpose: PyTorch copies
@@ -416,7 +449,8 @@ pub trait Module {
     /// Loaded values take the device and dtype of the tensors they replace, and are copied
     /// *into* the existing parameters, as PyTorch copies into them: an optimizer built
     /// before the load trains the loaded weights.
-    fn load_state_dict(&mut self, state: &StateDict, strict: bool) -> Result<IncompatibleKeys> {
+    fn load_state_dict(&mut self, state: &StateDict, mode: LoadMode) -> Result<IncompatibleKeys> {
+        let strict = mode.is_strict();
         let own = self.state_dict();
         let missing: Vec<String> = own
             .keys()

@@ -75,6 +75,26 @@ pub fn masked_fill(scores: &Tensor, mask: &Tensor, value: f32) -> Result<Tensor>
     Ok(hidden.where_cond(&fill, scores)?)
 }
 
+/// PyTorch's `t[t == old] = new`, as a new tensor: every element equal to `old` becomes
+/// `new`, the others stay. Like PyTorch's, running it again changes nothing more.
+///
+/// ```
+/// use understanding_buffers::prelude::*;
+///
+/// let mask = causal_mask(3)?;
+/// let twos = replace_value(&mask, 1.0, 2.0)?; // PyTorch: mask[mask == 1.] = 2.
+/// assert_eq!(twos.to_vec2::<f32>()?, [[0., 2., 2.], [0., 0., 2.], [0., 0., 0.]]);
+/// assert_eq!(replace_value(&twos, 1.0, 2.0)?.to_vec2::<f32>()?, twos.to_vec2::<f32>()?);
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub fn replace_value(tensor: &Tensor, old: f64, new: f64) -> Result<Tensor> {
+    let hit = tensor.eq(old)?;
+    let fill = Tensor::new(new, tensor.device())?
+        .to_dtype(tensor.dtype())?
+        .broadcast_as(tensor.shape())?;
+    Ok(hit.where_cond(&fill, tensor)?)
+}
+
 /// Softmax over the last dimension. In training mode it is built from differentiable ops;
 /// in evaluation mode candle's fused `softmax_last_dim` (faster, but without a backward
 /// pass) is used.

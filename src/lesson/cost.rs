@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::core::module::Module;
+use crate::core::module::{LoadMode, Module};
 use crate::error::{Error, Result};
 use crate::lesson::attention::{
     causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers,
@@ -83,7 +83,7 @@ impl MaskRun {
         plain.eval();
         plain.to_device(device)?;
         // The same weights in both: only the mask's way differs ("mask" is not plain's).
-        plain.load_state_dict(&buffered.state_dict(), false)?;
+        plain.load_state_dict(&buffered.state_dict(), LoadMode::NonStrict)?;
         Ok(Self {
             x,
             buffered,
