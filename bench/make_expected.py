@@ -61,9 +61,12 @@ def error_text(fn):
 
 
 def sd_record(sd):
+    from IPython.lib.pretty import pretty  # what Jupyter shows for a cell's `model.state_dict()`
+
     return {
         "keys": list(sd.keys()),
         "print": str(sd),
+        "pretty": pretty(sd),
         "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "values": floats(v)} for k, v in sd.items()},
     }
 

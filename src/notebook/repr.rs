@@ -101,17 +101,62 @@ impl fmt::Display for TensorRepr<'_> {
     }
 }
 
-/// A state dict prints as PyTorch prints one: `OrderedDict([('mask', tensor(...)), ...])`.
+/// A state dict prints as Jupyter shows PyTorch's: one key per line, each tensor below its
+/// key, continuation lines indented under it (IPython's pretty printer of an `OrderedDict`).
+/// The alternate form, `{:#}`, is Python's `print(sd)`: all on one line but for the tensors'
+/// own line breaks.
+///
+/// ```
+/// use understanding_buffers::prelude::*;
+///
+/// let mut sd = StateDict::new();
+/// sd.insert("mask", causal_mask(2)?);
+/// sd.insert("bias", Tensor::new(&[0.5f32], &Device::Cpu)?);
+/// assert_eq!(
+///     sd.to_string(),
+///     "OrderedDict([('mask',\n              tensor([[0., 1.],\n                      [0., 0.]])),\n             ('bias', tensor([0.5000]))])"
+/// );
+/// assert_eq!(
+///     format!("{sd:#}"),
+///     "OrderedDict([('mask', tensor([[0., 1.],\n        [0., 0.]])), ('bias', tensor([0.5000]))])"
+/// );
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
 impl fmt::Display for StateDict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OrderedDict([")?;
-        for (i, (key, tensor)) in self.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "('{key}', {})", TensorRepr(tensor))?;
+        const OPEN: &str = "OrderedDict([";
+        const WIDTH: usize = 79; // IPython's line width
+        if self.is_empty() {
+            return f.write_str("OrderedDict()");
         }
-        f.write_str("])")
+        let items: Vec<(&str, String)> = self
+            .iter()
+            .map(|(key, tensor)| (key, TensorRepr(tensor).to_string()))
+            .collect();
+        // IPython keeps the whole dict on one line when it fits in the width.
+        let flat: Vec<String> = items.iter().map(|(k, t)| format!("('{k}', {t})")).collect();
+        let flat = format!("{OPEN}{}])", flat.join(", "));
+        if f.alternate() || (!flat.contains('\n') && flat.chars().count() <= WIDTH) {
+            return f.write_str(&flat);
+        }
+        let item_indent = " ".repeat(OPEN.len());
+        let value_indent = " ".repeat(OPEN.len() + 1);
+        for (i, (key, tensor)) in items.iter().enumerate() {
+            let last = i + 1 == items.len();
+            let close = if last { ")])" } else { ")," };
+            let lead = if i == 0 { OPEN.to_string() } else { item_indent.clone() };
+            let one_line = format!("{lead}('{key}', {tensor}{close}");
+            if !tensor.contains('\n') && one_line.chars().count() <= WIDTH {
+                f.write_str(&one_line)?;
+            } else {
+                let body = tensor.replace('\n', &format!("\n{value_indent}"));
+                write!(f, "{lead}('{key}',\n{value_indent}{body}{close}")?;
+            }
+            if !last {
+                f.write_str("\n")?;
+            }
+        }
+        Ok(())
     }
 }
 
