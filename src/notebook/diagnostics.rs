@@ -229,7 +229,7 @@ impl DeviceReport {
     fn flag(&self, row: &TensorRow) -> Option<String> {
         let w = words();
         if self.off_device(row) {
-            Some(w.not_on_device.to_string())
+            Some(format!("{} ({})", w.not_on_device, self.device))
         } else if self.off_dtype(row) {
             let module = self.dtype.map(dtype_name).unwrap_or_default();
             Some(format!("{} ({module})", w.not_in_dtype))

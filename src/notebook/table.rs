@@ -57,7 +57,8 @@ impl Table {
         self.push(cells, None)
     }
 
-    /// Adds a highlighted row: shaded in HTML, followed by `note` in text.
+    /// Adds a highlighted row: followed by `note`, in words (text and HTML alike: a last
+    /// column in HTML, shaded, so that colour is never the only mark).
     pub fn highlighted_row<S: AsRef<str>>(
         &mut self,
         cells: impl IntoIterator<Item = S>,
@@ -151,6 +152,10 @@ impl Show for Table {
             };
             html.push_str(&format!("<th{align}>{}</th>", html_escape(header)));
         }
+        let notes = self.rows.iter().any(|r| r.highlight.is_some());
+        if notes {
+            html.push_str("<th></th>");
+        }
         html.push_str("</tr></thead><tbody>");
         for row in &self.rows {
             let style = if row.highlight.is_some() {
@@ -166,6 +171,10 @@ impl Show for Table {
                     Column::Number => format!("<td style=\"text-align:right\">{cell}</td>"),
                     Column::Text => format!("<td>{cell}</td>"),
                 });
+            }
+            if notes {
+                let note = row.highlight.as_deref().map(html_escape).unwrap_or_default();
+                html.push_str(&format!("<td class=\"ub-note\">{note}</td>"));
             }
             html.push_str("</tr>");
         }

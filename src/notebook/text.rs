@@ -69,8 +69,8 @@ pub const ENGLISH: Words = Words {
     plain_field: "plain field",
     none: "None",
     device_of_module: "device",
-    not_on_device: "<- not on the module's device",
-    not_in_dtype: "<- not in the module's dtype",
+    not_on_device: "⚠ not on the module's device",
+    not_in_dtype: "⚠ not in the module's dtype",
     gradients_title: "gradients after backward()",
 };
 
@@ -92,8 +92,8 @@ pub const CHINESE: Words = Words {
     plain_field: "普通字段",
     none: "None",
     device_of_module: "设备",
-    not_on_device: "<- 不在模块所在的设备上",
-    not_in_dtype: "<- 与模块的数据类型不同",
+    not_on_device: "⚠ 不在模块所在的设备上",
+    not_in_dtype: "⚠ 与模块的数据类型不同",
     gradients_title: "backward() 之后的梯度",
 };
 
