@@ -1,5 +1,6 @@
 //! Pictures for the lessons, drawn as SVG with [plotters](https://docs.rs/plotters)' chart API:
-//! [`heatmap`], [`line_chart`], [`bar_chart`] and [`grouped_bar_chart`] each return a
+//! [`heatmap`], [`line_chart`], [`bar_chart`], [`grouped_bar_chart`], [`side_by_side`] and
+//! [`mask_round_trip`] each return a
 //! [`Figure`], which a notebook shows inline ([`Show::show`], or as a cell's value) and
 //! [`Figure::save_svg`] writes to a file.
 //!
@@ -25,11 +26,13 @@ use crate::notebook::language::Language;
 use text::{text_width, wrap};
 
 mod bars;
+mod compose;
 mod heatmap;
 mod lines;
 mod text;
 
 pub use bars::{bar_chart, grouped_bar_chart};
+pub use compose::{mask_round_trip, side_by_side};
 pub use heatmap::heatmap;
 pub use lines::line_chart;
 
