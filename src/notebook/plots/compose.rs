@@ -82,7 +82,7 @@ pub fn side_by_side(figures: &[Figure], title: &str) -> Result<Figure> {
 
 /// The lesson's round trip in one picture: the mask the buffered module loaded (its 2s came
 /// back) beside the mask of the module that keeps it in a plain field (1s again), each with
-/// its values written in the cells, in the notebook's language.
+/// its values written in the cells, on one colour scale, in the notebook's language.
 ///
 /// ```
 /// use understanding_buffers::prelude::*;
@@ -94,24 +94,34 @@ pub fn side_by_side(figures: &[Figure], title: &str) -> Result<Figure> {
 /// # }
 /// ```
 pub fn mask_round_trip(buffer_mask: &Tensor, plain_mask: &Tensor) -> Result<Figure> {
-    let (x, y) = (tr("key position", "键的位置"), tr("query position", "查询的位置"));
-    let buffer = heatmap(
+    let (x, y) = (
+        tr("key position", "键的位置"),
+        tr("query position", "查询的位置"),
+    );
+    let largest = |t: &Tensor| -> Result<f64> {
+        let t = t.to_dtype(candle_core::DType::F64)?.flatten_all()?;
+        Ok(t.max(0)?.to_scalar::<f64>()?)
+    };
+    let scale = Some((0.0, largest(buffer_mask)?.max(largest(plain_mask)?)));
+    let value = tr("mask value", "掩码的值");
+    let buffer = heatmap::heatmap_on_scale(
         buffer_mask,
+        scale,
+        value,
         tr("Buffer: the 2s came back", "缓冲区：2 回来了"),
         x,
         y,
     )?;
-    let plain = heatmap(
+    let plain = heatmap::heatmap_on_scale(
         plain_mask,
+        scale,
+        value,
         tr("Plain field: 1s again", "普通字段：又是 1"),
         x,
         y,
     )?;
     side_by_side(
         &[buffer, plain],
-        tr(
-            "The mask after save and load (colour and number: the mask's value)",
-            "保存再加载之后的掩码（颜色和数字都是掩码的值）",
-        ),
+        tr("The mask after save and load", "保存再加载之后的掩码"),
     )
 }

@@ -34,6 +34,20 @@ const MAX_HEIGHT: u32 = 440;
 /// # }
 /// ```
 pub fn heatmap(values: &Tensor, title: &str, x_label: &str, y_label: &str) -> Result<Figure> {
+    heatmap_on_scale(values, None, "", title, x_label, y_label)
+}
+
+/// [`heatmap`] with the colour bar spanning at least `scale` (`lo..hi`) and labelled
+/// `bar_label` (none when empty): heat maps meant to be compared side by side share one
+/// scale, so one colour means one value in all of them.
+pub(super) fn heatmap_on_scale(
+    values: &Tensor,
+    scale: Option<(f64, f64)>,
+    bar_label: &str,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+) -> Result<Figure> {
     let dims = values.dims();
     if dims.len() != 2 {
         let what = format!(
@@ -59,7 +73,7 @@ pub fn heatmap(values: &Tensor, title: &str, x_label: &str, y_label: &str) -> Re
             return Err(invalid("heat map", title, what));
         }
     }
-    draw(&data, title, x_label, y_label)
+    draw(&data, (scale, bar_label), title, x_label, y_label)
 }
 
 /// How many index ticks to ask plotters for on an axis of `n` cells, `cell` pixels each: as
@@ -95,10 +109,17 @@ fn cells(data: &[Vec<f64>]) -> Vec<(usize, usize, usize, usize, f64)> {
     corners.map(cell).collect()
 }
 
-fn draw(data: &[Vec<f64>], title: &str, x_label: &str, y_label: &str) -> Result<Figure> {
+fn draw(
+    data: &[Vec<f64>],
+    (scale, bar_label): (Option<(f64, f64)>, &str),
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+) -> Result<Figure> {
     let (rows, cols) = (data.len(), data[0].len());
     let finite = data.iter().flatten().copied().filter(|v| v.is_finite());
     let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = scale.map_or((lo, hi), |(a, b)| (lo.min(a), hi.max(b)));
     let (lo, hi) = match (lo.min(0.0), hi.max(0.0)) {
         _ if lo < hi => (lo, hi),
         (a, b) if a < b => (a, b),
@@ -116,7 +137,13 @@ fn draw(data: &[Vec<f64>], title: &str, x_label: &str, y_label: &str) -> Result<
 
     // Layout: the title; the y label, row ticks, cells and colour bar; column ticks, x label.
     let bar_ticks = (12.0 + tick_width(lo..hi, 6)) as u32;
-    let right = 16 + 14 + bar_ticks;
+    // The colour bar's label, if any, runs upwards right of its ticks.
+    let bar_label_w = if bar_label.is_empty() {
+        0
+    } else {
+        (TICK_PX * 1.6) as u32
+    };
+    let right = 16 + 14 + bar_ticks + bar_label_w;
     let labels = (x_label, y_label);
     let row_ticks = text_width(&(rows - 1).to_string(), TICK_PX);
     let f = frame(
@@ -184,7 +211,7 @@ fn draw(data: &[Vec<f64>], title: &str, x_label: &str, y_label: &str) -> Result<
         let mut bar = ChartBuilder::on(&side);
         bar.margin(M).margin_left(16 - M);
         bar.x_label_area_size(f.bottom)
-            .right_y_label_area_size(bar_ticks);
+            .right_y_label_area_size(bar_ticks + bar_label_w);
         let mut bar = bar.build_cartesian_2d(0.0..1.0, lo..hi)?;
         let bar_tick = |v: &f64| tick(*v, hi - lo);
         let mut mesh = bar.configure_mesh();
@@ -197,6 +224,15 @@ fn draw(data: &[Vec<f64>], title: &str, x_label: &str, y_label: &str) -> Result<
         let fill = |i: usize| viridis(at(i) / 2.0 + at(i + 1) / 2.0).filled();
         let strip = |i| Rectangle::new([(0.0, at(i)), (1.0, at(i + 1))], fill(i));
         bar.draw_series((0..48).map(strip))?;
+        if !bar_label.is_empty() {
+            let (w, _) = side.dim_in_pixel();
+            let px = fit_px(TICK_PX, f64::from(ph), bar_label);
+            let style = font(px, TEXT)
+                .transform(FontTransform::Rotate270)
+                .pos(Pos::new(HPos::Center, VPos::Center));
+            let at = (w as i32 - (TICK_PX * 0.8) as i32, M as i32 + ph as i32 / 2);
+            side.draw(&Text::new(bar_label.to_string(), at, style))?;
+        }
         Ok(())
     })
 }
