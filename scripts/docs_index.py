@@ -5,7 +5,8 @@
 
 SRC holds en/*.ipynb and zh/*.ipynb; OUT holds their HTML exports in en/ and zh/. The
 index lists every lesson of both languages, titled by the notebook's first heading, and
-links each to its page.
+links each to its page. In the pages, links between the notebooks (`../zh/01-….ipynb`, the
+other language's twin) are turned into links to the exported pages (`../zh/01-….html`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,21 @@ def lesson_title(notebook: Path) -> str:
     return notebook.stem
 
 
+NOTEBOOK_LINK = re.compile(r'(href="(?:\.\./(?:en|zh)/|\./)?[\w.-]+)\.ipynb(["#])')
+
+
+def link_pages(out: Path) -> None:
+    """Points each exported page's links to sibling notebooks at their exported pages."""
+    for lang in LANGUAGES:
+        for page in (out / lang).glob("*.html"):
+            text = page.read_text(encoding="utf-8")
+            linked = NOTEBOOK_LINK.sub(r"\1.html\2", text)
+            if linked != text:
+                page.write_text(linked, encoding="utf-8")
+
+
 def main(src: Path, out: Path) -> None:
+    link_pages(out)
     sections = []
     for lang, (label, html_lang) in LANGUAGES.items():
         notebooks = sorted((src / lang).glob("*.ipynb"))

@@ -128,6 +128,20 @@ def real_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_docs_pages_link_to_their_twin_pages(real_site: Path) -> None:
+    """A notebook's link to its other-language twin (`../zh/X.ipynb`) leads, in the exported
+    site, to the twin's page, not to a notebook file the site does not have."""
+    for lang, other in (("en", "zh"), ("zh", "en")):
+        for page in sorted((real_site / lang).glob("*.html")):
+            links = Links()
+            links.feed(page.read_text(encoding="utf-8"))
+            local = [h for h in links.hrefs if not re.match(r"[a-z]+:|#", h)]
+            assert f"../{other}/{page.name}" in local, f"{page.name} ({lang}) does not link to its twin page: {local}"
+            for href in local:
+                target = (page.parent / href.split("#")[0]).resolve()
+                assert target.is_file(), f"{lang}/{page.name} links to {href}, which the site does not have"
+
+
 def test_docs_site_holds_every_lesson_with_its_pictures(real_site: Path, lesson_notebooks: list[Path]) -> None:
     check_site(NOTEBOOKS, real_site)
     for nb in lesson_notebooks:
