@@ -15,15 +15,21 @@ use understanding_buffers::prelude::*;
 
 fn without_buffer() -> CausalAttentionWithoutBuffers {
     let mut m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false).unwrap();
-    m.load(reference("seed123_without_buffer.safetensors"), LoadMode::Strict)
-        .unwrap();
+    m.load(
+        reference("seed123_without_buffer.safetensors"),
+        LoadMode::Strict,
+    )
+    .unwrap();
     m
 }
 
 fn with_buffer() -> CausalAttentionWithBuffer {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
-    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
-        .unwrap();
+    m.load(
+        reference("seed123_with_buffer.safetensors"),
+        LoadMode::Strict,
+    )
+    .unwrap();
     m
 }
 
@@ -86,7 +92,10 @@ fn state_dicts_print_and_order_like_pytorch() {
         ["mask", "W_query.weight", "W_key.weight", "W_value.weight"]
     );
     assert_eq!(sd.to_string(), text(&exp, "with_buffer/state_dict/pretty"));
-    assert_eq!(format!("{sd:#}"), text(&exp, "with_buffer/state_dict/print"));
+    assert_eq!(
+        format!("{sd:#}"),
+        text(&exp, "with_buffer/state_dict/print")
+    );
     let sd = without_buffer().state_dict();
     assert_eq!(
         sd.keys().collect::<Vec<_>>(),
@@ -289,7 +298,10 @@ fn all_problems_are_reported_at_once() {
     let mut state = with_buffer().state_dict();
     state.remove("mask");
     state.insert("bias", Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap());
-    let err = m.load_state_dict(&state, LoadMode::Strict).unwrap_err().to_string();
+    let err = m
+        .load_state_dict(&state, LoadMode::Strict)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("Missing key(s) in state_dict: \"mask\". "),
         "{err}"
@@ -305,8 +317,11 @@ fn all_problems_are_reported_at_once() {
 fn loaded_values_take_the_modules_dtype() {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     m.to_dtype(DType::F16).unwrap();
-    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
-        .unwrap();
+    m.load(
+        reference("seed123_with_buffer.safetensors"),
+        LoadMode::Strict,
+    )
+    .unwrap();
     for (_, t) in m.state_dict().iter() {
         assert_eq!(t.dtype(), DType::F16);
     }
@@ -361,8 +376,11 @@ fn fewer_tokens_than_the_context_use_the_top_left_of_the_mask() {
 #[test]
 fn dropout_acts_only_in_training() {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.5, false).unwrap();
-    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
-        .unwrap();
+    m.load(
+        reference("seed123_with_buffer.safetensors"),
+        LoadMode::Strict,
+    )
+    .unwrap();
     assert!(m.is_training());
     m.eval();
     assert!(!m.is_training());

@@ -316,8 +316,11 @@ fn a_load_writes_into_the_parameters_an_optimizer_already_holds() {
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     let mut sgd = SGD::new(m.parameters(), 0.1).unwrap();
     let before: Vec<_> = m.parameters().iter().map(|v| v.id()).collect();
-    m.load(reference("seed123_with_buffer.safetensors"), LoadMode::Strict)
-        .unwrap();
+    m.load(
+        reference("seed123_with_buffer.safetensors"),
+        LoadMode::Strict,
+    )
+    .unwrap();
     let after: Vec<_> = m.parameters().iter().map(|v| v.id()).collect();
     assert_eq!(before, after, "the same variables, with the loaded values");
     let loaded = m.w_query.weight.to_vec2::<f32>().unwrap();
@@ -375,7 +378,9 @@ fn a_load_copies_transposed_and_expanded_values_into_the_parameters() {
         [7., 7.]
     );
     // A module's own state dict loads into it as a no-op.
-    linear.load_state_dict(&linear.state_dict(), LoadMode::Strict).unwrap();
+    linear
+        .load_state_dict(&linear.state_dict(), LoadMode::Strict)
+        .unwrap();
     assert_eq!(linear.weight.to_vec2::<f32>().unwrap()[1], [4., 5., 6.]);
     // A value computed from the parameter itself (here its transpose, sharing its storage).
     let mut square = Linear::new(2, 2, false).unwrap();
@@ -446,7 +451,10 @@ fn a_misnamed_child_is_an_error_that_changes_nothing() {
         "W_query.weight",
         Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap(),
     );
-    let err = m.load_state_dict(&state, LoadMode::Strict).unwrap_err().to_string();
+    let err = m
+        .load_state_dict(&state, LoadMode::Strict)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "Misnamed's fields() and fields_mut() disagree: only fields() lists W_query.weight, \

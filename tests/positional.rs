@@ -57,7 +57,10 @@ fn a_non_persistent_table_is_recomputed_and_the_embedding_loaded() {
     let saved = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 3).unwrap();
     let state = saved.state_dict();
     let mut restored = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 4).unwrap();
-    assert!(restored.load_state_dict(&state, LoadMode::Strict).unwrap().is_empty());
+    assert!(restored
+        .load_state_dict(&state, LoadMode::Strict)
+        .unwrap()
+        .is_empty());
     assert_eq!(
         restored.embedding.weight.to_vec2::<f32>().unwrap(),
         saved.embedding.weight.to_vec2::<f32>().unwrap()

@@ -144,7 +144,11 @@ impl fmt::Display for StateDict {
         for (i, (key, tensor)) in items.iter().enumerate() {
             let last = i + 1 == items.len();
             let close = if last { ")])" } else { ")," };
-            let lead = if i == 0 { OPEN.to_string() } else { item_indent.clone() };
+            let lead = if i == 0 {
+                OPEN.to_string()
+            } else {
+                item_indent.clone()
+            };
             let one_line = format!("{lead}('{key}', {tensor}{close}");
             if !tensor.contains('\n') && one_line.chars().count() <= WIDTH {
                 f.write_str(&one_line)?;

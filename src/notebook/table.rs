@@ -173,7 +173,11 @@ impl Show for Table {
                 });
             }
             if notes {
-                let note = row.highlight.as_deref().map(html_escape).unwrap_or_default();
+                let note = row
+                    .highlight
+                    .as_deref()
+                    .map(html_escape)
+                    .unwrap_or_default();
                 html.push_str(&format!("<td class=\"ub-note\">{note}</td>"));
             }
             html.push_str("</tr>");
