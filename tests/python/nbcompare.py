@@ -372,6 +372,9 @@ def pytorch_prints(notebook: Path, gpu: bool = False) -> list[tuple[str, str, bo
     prints = [  # (what, text, exact, printed from a tensor on the lesson's device)
         ("context vectors without buffer (CPU)", ref["without_buffer"]["context_vecs_print"], True, False),
         ("context vectors with buffer", ref["with_buffer"]["context_vecs_print"], True, True),
+        # As Jupyter shows a state dict: one key per line (the "pretty" print).
+        ("state dict without buffer", ref["without_buffer"]["state_dict"]["pretty"], True, True),
+        ("state dict with buffer", ref["with_buffer"]["state_dict"]["pretty"], True, True),
         ("mask with 2s", trip["edited_mask_print"], True, True),
         ("mask loaded into the buffered module", trip["loaded_with_buffer_mask_print"], True, False),
         ("mask of the unbuffered module after loading", trip["loaded_without_buffer_mask_print"], True, False),
@@ -465,4 +468,69 @@ def language_problems(nb: dict, language: str) -> list[str]:
                         line = next(l for l in text.splitlines() if any(w in l for w in words))
                         problems.append(f"{describe(i, cell)}: English in a Chinese notebook ({', '.join(words[:6])}): "
                                         f"{line.strip()[:120]!r}")
+    return problems
+
+
+# ---------------------------------------------------------------- code in the notebook's language
+def _rust_tokens(src: str):
+    """Splits Rust source into ("code" | "string" | "comment", text) pieces: `//` comments,
+    "..." strings with escapes, r"..." and r#"..."# raw strings. Enough for lesson cells."""
+    i, n, start = 0, len(src), 0
+    while i < n:
+        c = src[i]
+        if src.startswith("//", i):
+            end = src.find("\n", i)
+            end = n if end < 0 else end
+            yield "code", src[start:i]
+            yield "comment", src[i:end]
+            i = start = end
+            continue
+        raw = re.match(r'r(#*)"', src[i:]) if c == "r" and (i == 0 or not (src[i - 1].isalnum() or src[i - 1] == "_")) else None
+        if raw:
+            close = '"' + raw.group(1)
+            end = src.find(close, i + len(raw.group(0)))
+            end = n if end < 0 else end + len(close)
+            yield "code", src[start:i]
+            yield "string", src[i:end]
+            i = start = end
+            continue
+        if c == '"':
+            j = i + 1
+            while j < n and src[j] != '"':
+                j += 2 if src[j] == "\\" else 1
+            end = min(j + 1, n)
+            yield "code", src[start:i]
+            yield "string", src[i:end]
+            i = start = end
+            continue
+        i += 1
+    yield "code", src[start:]
+
+
+def blank_strings_and_comments(src: str) -> str:
+    """`src` with every string literal replaced by "" and every comment by //."""
+    out = []
+    for kind, text in _rust_tokens(src):
+        out.append({"code": text, "string": '""', "comment": "//"}[kind])
+    # Alignment spaces before a comment depend on the length of the code's strings.
+    return "\n".join(line.rstrip() for line in "".join(out).split("\n"))
+
+
+ENGLISH_RUN = re.compile(r"(?<![\w.`'/])[A-Za-z]{2,}(?:[ ,;]+[A-Za-z]{2,}){2,}(?![\w(`'])")
+
+
+def code_language_problems(src: str, lang: str) -> list[str]:
+    """What in a code cell's strings and comments is not in the notebook's language `lang`."""
+    problems = []
+    for kind, text in _rust_tokens(src):
+        if kind == "code":
+            continue
+        if lang == "en" and HAN_CHAR.search(text):
+            problems.append(f"Chinese in an English notebook's code: {text.strip()!r}")
+        if lang == "zh" and not HAN_CHAR.search(text):
+            bare = re.sub(r"`[^`]*`", "", text)
+            if any(pattern.search(bare) for pattern in FOREIGN_MESSAGES):
+                continue
+            if ENGLISH_RUN.search(bare):
+                problems.append(f"English in a Chinese notebook's code: {text.strip()!r}")
     return problems

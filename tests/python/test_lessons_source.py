@@ -6,8 +6,9 @@ No kernel is needed: these tests read files only (fast; test_notebooks.py runs t
   lessons/*.py generates (cell types, sources, tags). That the examples compile is cargo's
   job (`cargo test` builds every example).
 * Read from the .ipynb files themselves, independently of the generator: the English and
-  Chinese notebooks have identical code cells (source, tags, expected texts) in the same
-  order and at the same places; each notebook links to its twin.
+  Chinese notebooks have the same program (code cells identical once string literals and
+  comments are blanked, same tags and expected texts, at the same places), each in its own
+  language; each notebook links to its twin.
 * The committed notebooks are executed, show no unexpected error, show their intended
   errors, carry their figures as inline SVG, and lesson 1 shows PyTorch's own prints.
 """
@@ -66,15 +67,44 @@ def test_every_lesson_exists_in_both_languages() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_english_and_chinese_code_cells_are_identical(name: str) -> None:
+def test_english_and_chinese_code_cells_are_the_same_program(name: str) -> None:
+    """Each notebook's code is in its own language, but the program is one: with string
+    literals and comments blanked out, the code cells (and their tags) are identical."""
     en, zh = load(NOTEBOOKS / "en" / name), load(NOTEBOOKS / "zh" / name)
     a, b = code_signature(en), code_signature(zh)
     code_a = [c for c in a if c[0] == "code"]
     code_b = [c for c in b if c[0] == "code"]
-    for n, (x, y) in enumerate(zip(code_a, code_b)):
-        assert x == y, f"{name}: code cell {n} differs between en and zh:\n en: {x}\n zh: {y}"
     assert len(code_a) == len(code_b), f"{name}: en has {len(code_a)} code cells, zh has {len(code_b)}"
+    for n, (x, y) in enumerate(zip(code_a, code_b)):
+        bx, by = nbcompare.blank_strings_and_comments(x[1]), nbcompare.blank_strings_and_comments(y[1])
+        diff = "\n".join(difflib.unified_diff(bx.splitlines(), by.splitlines(), "en", "zh", lineterm=""))
+        assert bx == by, f"{name}: code cell {n} is another program in en and zh (strings and comments blanked):\n{diff}"
+        assert x[2:] == y[2:], f"{name}: code cell {n} has other tags or expected texts in en and zh"
     assert [c[0] for c in a] == [c[0] for c in b], f"{name}: code cells sit at different places in en and zh"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_code_cells_are_in_the_notebooks_language(path: Path) -> None:
+    """An English notebook's code holds no Chinese; a Chinese one's strings and comments hold
+    no English sentence (identifiers, code and library messages are not sentences)."""
+    problems = []
+    for i, cell in nbcompare.code_cells(load(path)):
+        problems += [f"{nbcompare.describe(i, cell)}: {p}" for p in
+                     nbcompare.code_language_problems(nbcompare.source(cell), path.parent.name)]
+    assert not problems, f"{path.relative_to(ROOT)}:\n" + "\n".join(problems)
+
+
+def test_code_language_check_finds_the_other_language() -> None:
+    rust = 'let x = f()?; // {}\nprintln!("{}{{x}}");'
+    assert nbcompare.code_language_problems(rust.format("the weights", "output: "), "en") == []
+    assert nbcompare.code_language_problems(rust.format("权重", "output: "), "en")
+    assert nbcompare.code_language_problems(rust.format("the weights PyTorch drew", "输出："), "zh")
+    assert nbcompare.code_language_problems(rust.format("权重", "the output shape is "), "zh")
+    assert nbcompare.code_language_problems(rust.format("torch.optim.SGD(model.parameters(), lr=0.1)", "输出："), "zh") == []
+    assert nbcompare.code_language_problems(rust.format("PyTorch 中是 model.half()", "W_query.weight: "), "zh") == []
+    blank = nbcompare.blank_strings_and_comments
+    assert blank('f("a // b"); // c\nlet s = r#"x"y"#;') == blank('f("甲"); // 乙\nlet s = r#"丙"#;')
+    assert blank('f("a")') != blank('g("a")')
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -307,5 +307,5 @@ def test_checker_requires_pytorch_prints_in_lesson_1() -> None:
     [problem] = nbcompare.missing_pytorch_prints(lesson1, reformatted)
     assert "context vectors without buffer" in problem
     # On a GPU the tensors on the device print with device='cuda:0': only CPU prints are required.
-    assert len(nbcompare.pytorch_prints(lesson1, gpu=True)) == len(prints) - 2
+    assert len(nbcompare.pytorch_prints(lesson1, gpu=True)) == len(prints) - 4
     assert nbcompare.pytorch_prints(NOTEBOOKS / "en" / "02-positional-encoding-buffers.ipynb") == []
