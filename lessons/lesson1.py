@@ -1,10 +1,11 @@
-"""Lesson 1: understanding buffers. The source of notebooks/{en,zh}/01-understanding-buffers.ipynb
-and examples/lesson1_understanding_buffers.rs (scripts/notebooks.py builds them).
+"""Lesson 1: understanding buffers. The source of notebooks/{en,zh}/01-understanding-buffers.ipynb,
+examples/lesson1_understanding_buffers{,_zh}.rs and tests/notebook_modules/01-understanding-buffers.rs
+(scripts/notebooks.py builds them).
 
-Every text a code cell prints or draws comes in both languages, `language.pick(english, chinese)`,
-with `language` from the set-up cell: the code cells are the same in both notebooks. Steps 5-8
-run on `best_device()`; on a machine without a GPU each of their cells says, beside its output,
-what it shows here and what it shows on a GPU, decided by `device.is_cpu()`."""
+It follows the original notebook step by step (the "Understanding PyTorch Buffers" bonus notebook
+of chapter 3 of *Build a Large Language Model (From Scratch)*): the learner writes both modules,
+runs them, moves them, breaks them, fixes them, and saves them. Code cells are one program;
+«English‖中文» gives a string's or comment's text in each notebook's language."""
 
 from cells import code, md
 
@@ -12,202 +13,181 @@ NAME = "01-understanding-buffers"
 EXAMPLE = "lesson1_understanding_buffers"
 TITLE = {"en": "Understanding buffers", "zh": "理解缓冲区"}
 
+ORIGINAL = "https://github.com/rasbt/LLMs-from-scratch/tree/main/ch03/03_understanding-buffers"
+
 CELLS = [
     md(
-        en="""
+        en=f"""
 # Understanding buffers (in Rust, with candle)
 
 *中文版: [01-understanding-buffers.ipynb](../zh/01-understanding-buffers.ipynb)*
 
-This notebook follows the "Understanding PyTorch Buffers" bonus notebook of chapter 3 of
-*Build a Large Language Model (From Scratch)* cell by cell, in Rust. The tensors come from
-[candle](https://github.com/huggingface/candle); the module machinery PyTorch has and candle
-lacks (parameters, **buffers**, state dicts, moving a whole module to a device) comes from this
-project's small helper crate, `understanding_buffers`.
+This is the Rust version of [Understanding PyTorch Buffers]({ORIGINAL}), the bonus notebook of
+chapter 3 of Sebastian Raschka's *Build a Large Language Model (From Scratch)*, in the same
+order and with the same numbers. In PyTorch, a **buffer** is a tensor that belongs to a module
+like its parameters do, and moves and saves with it, but that training never updates. Chapter 3
+keeps the causal-attention mask in one, with `self.register_buffer`; this notebook shows why.
 
-The first cell builds the crate: the first time it can take a few minutes, after that seconds.
-The second sets the lesson up. It picks the notebook's language from the notebook's folder
-(`en/` here), so that everything the cells print or draw is in English; panics then print one
-readable line, and candle's errors come without a backtrace.
+The tensors come from [candle](https://github.com/huggingface/candle). candle has no buffers,
+so this project's small crate, `understanding_buffers`, adds what PyTorch's `nn.Module` gives:
+parameters, buffers, state dicts, and moving a whole module at once.
+
+The first cell compiles the crate (a few minutes the first time, seconds afterwards); the
+second imports it.
 """,
-        zh="""
-# 理解缓冲区（用 Rust 和 candle 实现）
+        zh=f"""
+# 理解缓冲区（Rust + candle 版）
 
 *English version: [01-understanding-buffers.ipynb](../en/01-understanding-buffers.ipynb)*
 
-《从零构建大模型》（*Build a Large Language Model (From Scratch)*）第 3 章附有一个专讲 PyTorch 缓冲区（buffer）的笔记本。
-本笔记本用 Rust 逐个单元格地把它重走一遍：张量运算交给 [candle](https://github.com/huggingface/candle) 完成；
-PyTorch 有而 candle 没有的那部分模块机制，
-即参数、缓冲区、状态字典，以及把整个模块移到某个设备上，由本项目的小型辅助 crate `understanding_buffers` 提供。
+本笔记本是 [Understanding PyTorch Buffers]({ORIGINAL}) 的 Rust 版。原版是 Sebastian Raschka 所著《从零构建大模型》（*Build a Large Language Model (From Scratch)*）第 3 章的附加笔记本，本笔记本的步骤顺序和数值结果都与原版一致。
+在 PyTorch 中，**缓冲区**（buffer）和参数一样属于模块，随模块一起移动、一起保存，但训练时不会被更新。
+第 3 章用 `self.register_buffer` 把因果注意力的掩码存成缓冲区，本笔记本就来说明为什么要这样做。
 
-第一个代码单元格编译这个 crate，第一次可能要几分钟，以后只需几秒。第二个单元格为本课做准备：
-它根据笔记本所在的文件夹（这里是 `zh/`）确定语言，之后各单元格打印的文字和图中的文字都是中文；
-panic 只打印一行易读的信息，candle 的错误也不附带回溯。
+张量运算由 [candle](https://github.com/huggingface/candle) 完成。candle 本身没有缓冲区，于是本项目提供了一个小 crate `understanding_buffers`，
+补上 PyTorch 的 `nn.Module` 所具备的功能：参数、缓冲区、状态字典，以及把整个模块一次性移到别的设备上。
+
+第一个代码单元格编译这个 crate（第一次需要几分钟，之后只要几秒），第二个单元格导入它。
 """,
     ),
     code(':dep understanding-buffers = { path = "../.." }'),
     code(
         """
 use understanding_buffers::prelude::*;
-let language = lesson_setup(); // the notebook's language, readable panics, candle errors without backtraces
+lesson_setup(); // «readable errors; the notebook's language for tables and figures‖错误信息简明易读；表格和图中的文字用本笔记本的语言»
 """
     ),
     md(
         en="""
-## 1. What is a buffer?
-
-A PyTorch module owns two kinds of tensors. **Parameters** are what training learns: a backward
-pass gives each of them a gradient, and the optimizer, which is handed the module's parameters,
-updates them. **Buffers** are never trained: they get no gradient and no optimizer step. Yet they
-belong to the module just as much: they move with it to another device, are cast with it to
-another dtype, and are saved in its **state dict**, the named tensors that `torch.save` writes and
-`load_state_dict` reads back.
-
-Saved, that is, if the buffer is **persistent**, which is the default. A buffer registered with
-`register_buffer(name, tensor, persistent=False)` (in the crate: a `Buffer` field marked
-`#[module(persistent = false)]`) is *non-persistent*: it still moves and casts with the module,
-but the state dict leaves it out. The mask of this lesson is a persistent buffer; lesson 2 uses a
-non-persistent one.
-
-Chapter 3's causal attention keeps its causal mask as a buffer. The crate has that module,
-`CausalAttentionWithBuffer` (step 8 shows its code), so "never trained" can be checked right away.
-First a backward pass, with the weights PyTorch drew and the input of step 3: the three weights
-get a gradient, the mask gets none. The second table is the same module with its mask in a plain
-field, `CausalAttentionWithoutBuffers` (step 2): a plain tensor gets no gradient either. So
-gradients are not what sets a buffer apart from a plain field; the rest of the lesson shows what
-does.
+> **Rust for PyTorch readers.** Four things are enough to read this notebook.
+>
+> `let x = …;` names a value, and `let mut` one that may change later.
+>
+> A function that can fail returns a `Result`: the value, or an error. The `?` after a call unwraps it; on an error it stops the cell and shows the message, much as an exception would.
+>
+> `&x` lends `x` to a function without handing it over.
+>
+> `println!("{}", x)` prints `x`; `TensorRepr(&t)` prints a tensor the way PyTorch's `print` does.
 """,
         zh="""
-## 1. 什么是缓冲区？
+> **写给 PyTorch 读者的 Rust 速览**：读懂本笔记本，知道下面四点就够了。
+>
+> `let x = …;` 给一个值起名字，`let mut` 声明的值以后可以修改。
+>
+> 可能失败的函数返回 `Result`：要么是结果，要么是错误。调用后面的 `?` 负责取出结果；一旦出错，它就中止这个单元格并显示错误信息，作用类似于抛出异常。
+>
+> `&x` 把 `x` 借给函数使用，所有权仍留在自己手里。
+>
+> `println!("{}", x)` 打印 `x`；`TensorRepr(&t)` 按 PyTorch 中 `print` 的格式打印张量。
+""",
+    ),
+    md(
+        en="""
+## 1. An example without buffers
 
-PyTorch 模块拥有两类张量。**参数**（parameter）是训练要学习的量：反向传播为每个参数算出梯度，
-优化器拿到模块的参数后据此更新它们。**缓冲区**（buffer）从不参与训练，既没有梯度，也不会被优化器更新；
-但它同样属于模块：模块移到别的设备上，它也跟着移到那里；模块转换数据类型，它也一起转换；保存模块时，
-它还会写进模块的**状态字典**（state dict），也就是 `torch.save` 写出、`load_state_dict` 读回的那组带名字的张量。
+Here is chapter 3's causal self-attention, written so that it does *not* use a buffer: the mask
+is a plain `Tensor` field. `#[derive(Module)]` gives the struct PyTorch's module operations
+(`state_dict`, `to_device`, …), and each field's type tells them what the field is: the three
+`Linear` layers are child modules whose weights are parameters; `rename` gives them PyTorch's
+names, `W_query` and so on. The forward pass is the original's, line by line;
+`masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)` is PyTorch's
+`attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)`.
+""",
+        zh="""
+## 1. 不用缓冲区的例子
 
-确切地说，只有**持久**（persistent）缓冲区才会写进状态字典，这也是默认情况。
-用 `register_buffer(name, tensor, persistent=False)` 注册的缓冲区（在本 crate 中是标注了 `#[module(persistent = false)]` 的 `Buffer` 字段）是*非持久*的：它照样随模块移到别的设备、转换数据类型，
-但不会写进状态字典。本课的掩码是持久缓冲区，第 2 课会用到非持久缓冲区。
-
-第 3 章的因果注意力（causal attention）把因果掩码（mask）存成缓冲区。本 crate 提供了这个模块 `CausalAttentionWithBuffer`（第 8 步给出它的代码），
-所以现在就可以验证“从不参与训练”这一点。
-先做一次反向传播，权重用 PyTorch 生成的那组，输入用第 3 步的数据：三个权重都得到了梯度，掩码没有。
-第二张表是把掩码存成普通字段的同一个模块 `CausalAttentionWithoutBuffers`（见第 2 步）：普通张量同样没有梯度。
-可见，缓冲区与普通字段的区别并不在梯度上；区别究竟在哪里，正是本课后面要讲的。
+下面是第 3 章的因果自注意力，这一版特意**不用**缓冲区：掩码是一个普通的 `Tensor` 字段。
+`#[derive(Module)]` 让这个结构体具备 PyTorch 模块的各种操作（`state_dict`、`to_device` 等），这些操作根据每个字段的类型来判断该字段属于哪一类：
+三个 `Linear` 层是子模块，它们的权重是参数；`rename` 让它们沿用 PyTorch 中的名字 `W_query` 等。
+前向传播与原版逐行对应，`masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)` 就是 PyTorch 的
+`attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)`。
 """,
     ),
     code(
         """
-let x = example_batch(&Device::Cpu)?; // the input of step 3
-let mut model = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
-model.load(reference_file("seed123_with_buffer.safetensors"), true)?; // the weights PyTorch drew
-model.gradients(&model.forward(&x)?.sum_all()?)?.show(); // backward() from a scalar, then each tensor's grad
-"""
+#[derive(Clone, Module)]
+struct CausalAttentionWithoutBuffers {
+    #[module(rename = "W_query")]
+    w_query: Linear,
+    #[module(rename = "W_key")]
+    w_key: Linear,
+    #[module(rename = "W_value")]
+    w_value: Linear,
+    dropout: Dropout,
+    mask: Tensor,
+}
+
+impl CausalAttentionWithoutBuffers {
+    fn new(d_in: usize, d_out: usize, context_length: usize, dropout: f32, qkv_bias: bool) -> Result<Self> {
+        Ok(Self {
+            w_query: Linear::new(d_in, d_out, qkv_bias)?,
+            w_key: Linear::new(d_in, d_out, qkv_bias)?,
+            w_value: Linear::new(d_in, d_out, qkv_bias)?,
+            dropout: Dropout::new(dropout)?,
+            mask: causal_mask(context_length)?, // triu(ones(T, T), diagonal=1)
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let keys = self.w_key.forward(x)?;
+        let queries = self.w_query.forward(x)?;
+        let values = self.w_value.forward(x)?;
+
+        let attn_scores = queries.matmul(&keys.t()?)?;
+        let attn_scores = masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)?;
+        let d_k = keys.dim(D::Minus1)? as f64;
+        let attn_weights = softmax(&(attn_scores / d_k.sqrt())?, D::Minus1)?;
+        let attn_weights = self.dropout.forward(&attn_weights)?;
+
+        Ok(attn_weights.matmul(&values)?)
+    }
+}
+""",
+        defines=True,
+    ),
+    md(
+        en="""
+## 2. Run it
+
+The input is the sentence "Your journey starts with one step", one 3-dimensional embedding per
+token, stacked twice into a batch of shape (2, 6, 3).
+""",
+        zh="""
+## 2. 运行它
+
+输入是句子“Your journey starts with one step”，每个词元是一个 3 维嵌入向量；再把这组输入复制一份、堆叠在一起，得到形状为 (2, 6, 3) 的批次。
+""",
     ),
     code(
         """
-let x = example_batch(&Device::Cpu)?;
-let mut plain = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false)?;
-plain.load(reference_file("seed123_without_buffer.safetensors"), true)?;
-plain.gradients(&plain.forward(&x)?.sum_all()?)?.show();
+let inputs = Tensor::new(&[
+    [0.43f32, 0.15, 0.89], // Your     (x^1)
+    [0.55, 0.87, 0.66],    // journey  (x^2)
+    [0.57, 0.85, 0.64],    // starts   (x^3)
+    [0.22, 0.58, 0.33],    // with     (x^4)
+    [0.77, 0.25, 0.10],    // one      (x^5)
+    [0.05, 0.80, 0.55],    // step     (x^6)
+], &Device::Cpu)?;
+let batch = Tensor::stack(&[&inputs, &inputs], 0)?;
 """
     ),
     md(
         en="""
-Then the optimizer. In PyTorch it is handed `model.parameters()`, as in
-`torch.optim.SGD(model.parameters(), lr=0.1)`; here candle's `SGD` is handed the crate's
-`model.parameters()`, which holds the three weights and nothing else. One training step changes
-the weights and leaves the mask exactly as it was.
-
-Each of these three cells builds its input and its module itself instead of reusing those of
-the cell before, because in evcxr a backward pass must run in the cell that created the tensors
-it goes through. candle tells tensors apart by a number drawn from a counter, and every evcxr
-cell starts that counter anew: a tensor made in one cell can carry the same number as one made
-in another, and the backward pass then mixes them up.
+The original calls `torch.manual_seed(123)` before it builds the module. candle cannot replay
+PyTorch's random numbers, so we load the weights PyTorch drew after that call (saved in
+`data/reference/`); `LoadMode::Strict` is PyTorch's `strict=True`, every key must match. The
+output is the original's, digit for digit.
 """,
         zh="""
-再看优化器。在 PyTorch 中，交给优化器的是 `model.parameters()`，例如 `torch.optim.SGD(model.parameters(), lr=0.1)`；
-这里交给 candle 的 `SGD` 的，是本 crate 的 `model.parameters()`，其中只有三个权重，没有别的。
-训练一步之后，权重变了，掩码原封不动。
-
-这三个单元格都各自创建输入和模块，而不沿用前一个单元格里的，因为在 evcxr 中，反向传播必须在创建了相关张量的那个单元格里进行。
-candle 用一个计数器给张量编号，而 evcxr 的每个单元格都让这个计数器从头计起：不同单元格里创建的两个张量可能编号相同，
-反向传播就会把它们混为一谈。
+原版在创建模块之前调用了 `torch.manual_seed(123)`。candle 无法重现 PyTorch 的随机数，所以我们直接加载 PyTorch 在这次调用之后生成的权重（保存在 `data/reference/` 中）；
+`LoadMode::Strict` 对应 PyTorch 的 `strict=True`，要求每个键都对得上。输出与原版完全相同，每一位数字都一样。
 """,
     ),
     code(
         """
-let x = example_batch(&Device::Cpu)?;
-let mut model = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
-model.load(reference_file("seed123_with_buffer.safetensors"), true)?;
-let handed: Vec<String> = model.named_parameters().into_iter().map(|(name, _)| name).collect();
-println!("{}{handed:?}", language.pick("model.parameters(): ", "model.parameters() 包含："));
-
-let (w_query_before, mask_before) = (model.w_query.weight.copy()?, model.mask.copy()?);
-let mut optimizer = SGD::new(model.parameters(), 0.1)?; // PyTorch: torch.optim.SGD(model.parameters(), lr=0.1)
-optimizer.backward_step(&model.forward(&x)?.sum_all()?)?; // one training step
-
-println!("{}\\n{}", language.pick("W_query.weight before the step:", "这一步之前的 W_query.weight："), TensorRepr(&w_query_before));
-println!("{}\\n{}", language.pick("W_query.weight after it:", "这一步之后的 W_query.weight："), TensorRepr(&model.w_query.weight));
-let mask_change = (model.mask.as_tensor() - &mask_before)?.abs()?.max_all()?.to_scalar::<f32>()?;
-println!("{}{mask_change}", language.pick("Largest change of any mask value: ", "掩码中各个值的最大变化："));
-"""
-    ),
-    md(
-        en="""
-## 2. Causal attention without buffers
-
-Here is the module as the crate defines it. `#[derive(Module)]` gives the struct PyTorch's module
-operations, and each field's type says what the field is. The query, key and value projections
-are child modules (`#[module(rename = ...)]` gives them PyTorch's names `W_query`, `W_key`,
-`W_value`), whose weights are parameters (`Param`). The mask, `triu(ones(T, T), diagonal=1)`, is
-a plain `Tensor` field: the module can list it, but nothing moves, casts or saves it.
-
-The forward pass hides the future in one line,
-`masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)`, PyTorch's
-`attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)`. Step 5 comes
-back to that line.
-""",
-        zh="""
-## 2. 不用缓冲区的因果注意力
-
-下面是本 crate 中这个模块的定义。`#[derive(Module)]` 让结构体具备 PyTorch 模块的各种操作，
-每个字段的类型表明它是什么。查询、键、值三个投影是子模块（`#[module(rename = ...)]` 给它们取了 PyTorch 中的名字 `W_query`、`W_key`、`W_value`），
-它们的权重是参数（`Param`）。掩码 `triu(ones(T, T), diagonal=1)` 是一个普通的 `Tensor` 字段：模块能列出它，但不会把它移到别的设备上，
-不会转换它的数据类型，也不会保存它。
-
-前向传播用一行代码遮住未来的词元：`masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)`，
-对应 PyTorch 的 `attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)`。
-第 5 步还会回到这一行。
-""",
-    ),
-    code('lesson_code::snippet("CausalAttentionWithoutBuffers")?.show();'),
-    md(
-        en="""
-## 3. Run it on the CPU
-
-The input is the six-token sentence "Your journey starts with one step", each token a
-3-dimensional embedding, stacked twice into a batch of shape (2, 6, 3). The PyTorch original
-calls `torch.manual_seed(123)` before building the module; candle cannot replay PyTorch's
-random stream, so we load the weights PyTorch drew (they ship in `data/reference/`). The
-output is PyTorch's, digit for digit.
-""",
-        zh="""
-## 3. 在 CPU 上运行
-
-输入是由六个词元组成的句子“Your journey starts with one step”，每个词元是一个 3 维嵌入向量，
-把它叠两份，组成形状为 (2, 6, 3) 的批次。PyTorch 原版在创建模块前调用 `torch.manual_seed(123)`；
-candle 无法复现 PyTorch 的随机数序列，所以我们直接加载 PyTorch 当时生成的权重（位于 `data/reference/`）。
-输出与 PyTorch 的结果一位不差。
-""",
-    ),
-    code(
-        """
-let batch = example_batch(&Device::Cpu)?;
 let (context_length, d_in, d_out) = (batch.dim(1)?, batch.dim(2)?, 2);
-
 let mut ca_without_buffer = CausalAttentionWithoutBuffers::new(d_in, d_out, context_length, 0.0, false)?;
-ca_without_buffer.load(reference_file("seed123_without_buffer.safetensors"), true)?;
+ca_without_buffer.load(reference_file("seed123_without_buffer.safetensors"), LoadMode::Strict)?;
 
 let context_vecs = ca_without_buffer.forward(&batch)?;
 println!("{}", TensorRepr(&context_vecs));
@@ -215,542 +195,468 @@ println!("{}", TensorRepr(&context_vecs));
     ),
     md(
         en="""
-## 4. Pick the best device
+## 3. Move it to the GPU
 
-As the original does today: an Apple GPU (Metal) first, then an NVIDIA GPU (CUDA), then the
-CPU. A back end counts only if the crate was built with it (features `metal`, `cuda`; the
-README explains how to start the notebooks on a GPU).
+So far, so good. But LLMs are trained on GPUs, so let's move the module and the batch to the
+best device there is: `best_device()` picks Apple's Metal, then CUDA, then the CPU.
 """,
         zh="""
-## 4. 选择最合适的设备
+## 3. 移到 GPU 上
 
-与原版现在的做法一致：先找苹果 GPU（Metal），再找 NVIDIA GPU（CUDA），都没有就用 CPU。
-只有编译时启用了相应的后端（crate 的 `metal`、`cuda` 特性），它才会被考虑；如何在 GPU 上启动这些笔记本，见 README。
+到这里一切正常。不过大模型是在 GPU 上训练的，所以我们把模块和批次都移到最合适的设备上：`best_device()` 依次尝试苹果的 Metal、CUDA，最后才是 CPU。
 """,
     ),
     code(
         """
 let device = best_device();
 println!("{}", device_summary());
-""",
-        tags=["device-dependent"],
-    ),
-    md(
-        en="""
-## 5. Move the module to the GPU and run it again
 
-The original now moves the batch and the module to the GPU and runs the module again.
-`to_device` moves every parameter and buffer the module knows about; the mask is neither, so it
-stays on the CPU. PyTorch then stops inside the forward pass, at `masked_fill_`, with
-`RuntimeError: expected self and mask to be on the same device, but got mask on cpu and self on cuda:0`.
-candle stops at the same place for the same reason, in its own words:
-`device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }` (`where` is candle's `where_cond`,
-on which our `masked_fill` is built). The cell shows the error and the notebook keeps its state,
-so you can go on.
-
-On a machine without a GPU, `device` is the CPU: the move changes nothing and these cells work.
-Each of them then says, beside its output, what it shows here and what it shows on a GPU.
-Lesson 2, step 6 reproduces the same kind of bug on every machine, with dtypes instead of devices.
-""",
-        zh="""
-## 5. 把模块移到 GPU 上再运行一次
-
-原版接着把批次和模块移到 GPU 上，再运行一次模块。`to_device` 会把模块所知道的每一个参数和缓冲区移到目标设备上，
-而掩码两者都不是，所以它留在 CPU 上。于是 PyTorch 在前向传播中的 `masked_fill_` 处报错：
-`RuntimeError: expected self and mask to be on the same device, but got mask on cpu and self on cuda:0`。
-candle 出错的位置和原因都一样，只是措辞不同：`device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }`
-（`where` 指 candle 的 `where_cond`，我们的 `masked_fill` 就建立在它之上）。单元格会显示这个错误，
-笔记本的状态不会丢失，可以接着往下运行。
-
-在没有 GPU 的机器上，`device` 就是 CPU：移到设备上这一步什么也没改变，下面几个单元格都能正常运行。
-这时每个单元格都会在输出旁边说明：在本机上看到的是什么，在 GPU 上又会看到什么。
-第 2 课第 6 步会在任何机器上真实地重现同一类问题，只不过把设备换成了数据类型（dtype）。
-""",
-    ),
-    code(
-        """
-let batch_on_device = batch.to_device(&device)?;
+let batch = batch.to_device(&device)?;
 ca_without_buffer.to_device(&device)?;
-match ca_without_buffer.forward(&batch_on_device) {
-    Ok(context_vecs) => println!("{}", TensorRepr(&context_vecs)),
-    Err(err) => show_error(&err),
-};
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: the module and its mask are both on cpu, so the forward pass works and prints step 3's numbers.\\n\\
-         On a GPU the weights go to cuda:0, the mask stays on cpu, and this cell shows candle's error instead: device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
-        "本机没有 GPU：模块和掩码都在 cpu 上，前向传播正常运行，打印的仍是第 3 步的结果。\\n\\
-         在 GPU 上，权重会移到 cuda:0，掩码却留在 cpu，这个单元格显示的将是 candle 的报错：device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
-    ));
-} else {
-    let (weights, mask) = (device_name(ca_without_buffer.w_query.weight.device()), device_name(ca_without_buffer.mask.device()));
-    println!("{}", language.pick(
-        &format!("On this GPU the weights are on {weights} and the mask on {mask}: that is the mismatch candle reports."),
-        &format!("在这台 GPU 机器上，权重在 {weights}，掩码在 {mask}：candle 报告的正是这个不匹配。"),
-    ));
-};
+"""
+    ),
+    md(
+        en="""
+## 4. Run it again
+
+On a GPU this cell fails. candle stops at the masked fill with
+`device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }`; PyTorch stops at the same
+operation with `RuntimeError: expected self and mask to be on the same device, but got mask on cpu and self on cuda:0`.
+(The original blames the matrix multiplication; the scores are computed fine, the fill is what
+fails.) `to_device` moved the three weights to the GPU, but the mask, a plain field, stayed on
+the CPU.
+
+On a machine without a GPU, like the one that ran this copy of the notebook, `best_device()` is
+the CPU: nothing moved, and the cell prints the same numbers as before. The next step shows the
+same bug on every machine.
+""",
+        zh="""
+## 4. 再运行一次
+
+在 GPU 上，这个单元格会出错。candle 会在掩码填充这一步报错：`device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }`；
+PyTorch 也在同一个操作上报错：`RuntimeError: expected self and mask to be on the same device, but got mask on cpu and self on cuda:0`。
+（原版说问题出在矩阵乘法上，其实注意力分数算得好好的，出错的是掩码填充。）`to_device` 把三个权重移到了 GPU 上，而掩码是普通字段，仍然留在 CPU 上。
+
+如果机器没有 GPU（运行这份笔记本的机器就没有），`best_device()` 返回的是 CPU：什么都没有移动，这个单元格打印的结果和前面一样。下一步会在任何机器上重现同一个问题。
+""",
+    ),
+    code(
+        """
+let context_vecs = ca_without_buffer.forward(&batch)?;
+println!("{}", TensorRepr(&context_vecs));
 """,
         tags=["device-dependent"],
     ),
     md(
         en="""
-The error comes from one operation, not from somewhere deep inside the module. Here is the
-forward pass taken apart up to that point: the queries and keys, their scores, and then the
-masked fill with the mask the module holds, the line of step 2.
+## 5. The same bug on every machine: half precision
+
+Moving a module to another device and casting it to another dtype are the same kind of
+operation: both walk over the module's parameters and buffers. So casting a copy of the module
+to 16-bit floats (PyTorch: `copy.deepcopy(model).half()`) leaves the plain-field mask behind
+too: the weights become F16, the mask stays F32. PyTorch does the same; after `model.half()` a
+plain tensor attribute is still float32.
+
+The forward pass still runs, because the mask is only compared with 0. Nothing fails, yet the
+module no longer holds what you think it holds; with a mask that is added to the scores, PyTorch
+would quietly compute in float32 and candle would stop with a dtype error. Such silent
+differences are why a diagnosis of every tensor is worth having (next step).
 """,
         zh="""
-这个错误出自一个具体的运算，而不是模块内部某个说不清的地方。下面把前向传播拆开，一直走到出错的那一步：
-先算查询和键，再算注意力分数，最后用模块持有的掩码做掩码填充，也就是第 2 步提到的那一行。
+## 5. 在任何机器上都会出现的问题：半精度
+
+把模块移到另一个设备上，和把模块转换成另一种数据类型，本质上是同一类操作：都要逐个处理模块的参数和缓冲区。
+所以，把模块的一个副本转换成 16 位浮点数（PyTorch 中是 `copy.deepcopy(model).half()`）时，存成普通字段的掩码同样会被漏掉：权重变成 F16，掩码仍是 F32。
+PyTorch 也是如此：执行 `model.half()` 之后，普通的张量属性仍然是 float32。
+
+前向传播照样能运行，因为掩码只用来和 0 比较。没有任何报错，但模块里的张量已经不是你以为的样子了。假如掩码是加到注意力分数上的，PyTorch 会悄悄改用 float32 计算，candle 则会报数据类型错误。
+正因为这类差异不声不响，才值得把模块中的每个张量都检查一遍（见下一步）。
 """,
     ),
     code(
         """
-let queries = ca_without_buffer.w_query.forward(&batch_on_device)?;
-let keys = ca_without_buffer.w_key.forward(&batch_on_device)?;
-let attn_scores = queries.matmul(&keys.t()?)?;
-println!("{}{}", language.pick("attn_scores device: ", "注意力分数所在的设备："), device_name(attn_scores.device()));
-println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_without_buffer.mask.device()));
-match masked_fill(&attn_scores, &ca_without_buffer.mask, f32::NEG_INFINITY) {
-    Ok(masked) => println!("{}", TensorRepr(&masked.get(0)?)),
-    Err(err) => show_error(&err),
-};
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: scores and mask are both on cpu, so masked_fill hides the future (-inf above the diagonal; the first sequence is shown).\\n\\
-         On a GPU the scores are on cuda:0 and the mask on cpu, and this very call fails: device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
-        "本机没有 GPU：注意力分数和掩码都在 cpu 上，masked_fill 遮住了未来的词元（对角线以上为 -inf；这里显示第一个序列）。\\n\\
-         在 GPU 上，分数在 cuda:0，掩码在 cpu，正是这一次调用失败：device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }",
-    ));
-};
-""",
-        tags=["device-dependent"],
+let mut half = ca_without_buffer.clone(); // «a copy of the module‖模块的一个副本»
+half.to_dtype(DType::F16)?;               // «PyTorch: .half()‖PyTorch 中是 .half()»
+println!("W_query.weight: {:?}, mask: {:?}", half.w_query.weight.dtype(), half.mask.dtype());
+println!("{}", TensorRepr(&half.forward(&batch.to_dtype(DType::F16)?)?));
+"""
     ),
     md(
         en="""
 ## 6. Diagnose it
 
-Which tensors does the module hold, and where are they? The report lists every parameter and
-buffer, and the plain tensor fields the derive found. A row whose tensor is not on the module's
-device is highlighted. The kind column also shows that the mask is no parameter: as step 1
-showed, an optimizer is never handed it.
+The original prints the device of `W_query.weight` and of `mask` to find the culprit.
+`diagnostics()` does that for every tensor the module holds: its kind (parameter, buffer or
+plain field), device, dtype and shape, with a note in words on each tensor that does not match
+the module. On a GPU after step 3, the mask's row would say it is not on the module's device;
+here, after the cast, it says the mask is not in the module's dtype.
 """,
         zh="""
 ## 6. 诊断问题
 
-模块持有哪些张量？它们分别在哪个设备上？下面的报告列出所有参数和缓冲区，以及派生宏找到的普通张量字段；
-张量不在模块所在设备上的那一行会高亮显示。“类别”一列还表明掩码不是参数：第 1 步已经看到，优化器根本拿不到它。
+原版打印 `W_query.weight` 和 `mask` 所在的设备，借此找出问题的根源。`diagnostics()` 把模块持有的每个张量都检查一遍：
+列出它的类别（参数、缓冲区还是普通字段）、设备、数据类型和形状，凡是与模块不一致的张量，都用文字注明。
+在 GPU 上，第 3 步之后掩码那一行会注明它不在模块所在的设备上；而这里是在类型转换之后检查，所以那一行注明的是掩码的数据类型与模块不同。
 """,
     ),
-    code(
-        """
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: every row of the table below reads cpu, so no row is highlighted.\\n\\
-         On a GPU the three weights read cuda:0, and the mask row (plain field, cpu) is highlighted: it is not on the module's device.",
-        "本机没有 GPU：下表每一行都是 cpu，所以没有高亮的行。\\n\\
-         在 GPU 上，三个权重显示 cuda:0，掩码那一行（普通字段，cpu）会高亮显示：它不在模块所在的设备上。",
-    ));
-} else {
-    let mask = device_name(ca_without_buffer.mask.device());
-    println!("{}", language.pick(
-        &format!("The mask, a plain field, is on {mask}, not on the module's device: its row in the table below is highlighted."),
-        &format!("掩码是普通字段，位于 {mask}，不在模块所在的设备上，所以下表中它那一行高亮显示。"),
-    ));
-};
-ca_without_buffer.diagnostics().show();
-""",
-        tags=["device-dependent"],
-    ),
-    md(
-        en="""
-The original prints the two devices itself. `check_devices` does the same check for every tensor
-of the module and says what to do about the ones that strayed.
-""",
-        zh="""
-原版直接打印这两个张量所在的设备。`check_devices` 则对模块的每个张量做同样的检查，并说明对不在该设备上的张量该怎么处理。
-""",
-    ),
-    code(
-        """
-println!("{}{}", language.pick("W_query.weight device: ", "W_query.weight 所在的设备："), device_name(ca_without_buffer.w_query.weight.device()));
-println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_without_buffer.mask.device()));
-match ca_without_buffer.check_devices() {
-    Ok(()) => {
-        let module = device_name(&ca_without_buffer.device());
-        println!("{}", language.pick(&format!("Every tensor is on {module}."), &format!("每个张量都在 {module} 上。")));
-    }
-    Err(err) => show_error(&err),
-};
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: both tensors are on cpu, and check_devices finds nothing wrong.\\n\\
-         On a GPU the first line reads cuda:0 and the second cpu, and check_devices names the mask and how to fix it.",
-        "本机没有 GPU：两个张量都在 cpu 上，check_devices 没有发现问题。\\n\\
-         在 GPU 上，第一行显示 cuda:0，第二行显示 cpu，check_devices 会指出掩码，并说明如何修复。",
-    ));
-};
-""",
-        tags=["device-dependent"],
-    ),
+    code("half.diagnostics().show();"),
     md(
         en="""
 ## 7. Fix it by hand
 
-We can move the mask ourselves, and then the module runs and gives the same numbers as on the
-CPU. It works as long as someone remembers: every tensor kept this way has to be moved by hand
-after every `to_device`, in every module that has one, and a forgotten one shows only when the
-model first runs on a GPU. Registering the tensor as a buffer hands that chore to the module.
+The original's fix is to move the mask yourself, `mask.to("cuda")`; for the cast it is the same
+line with a dtype. Both work.
+
+But they do not scale: every plain field needs its own line, after *every* move and *every*
+cast, and forgetting one fails only later, somewhere else, or not at all. That is the job a
+buffer does for you.
 """,
         zh="""
 ## 7. 手动修复
 
-我们可以自己把掩码移到设备上，这样模块就能运行，结果与在 CPU 上相同。不过，这种办法要靠人记着：
-凡是这样存放的张量，每次调用 `to_device` 之后都得手动移到同一设备上，哪个模块里有，哪个模块就得这样做；
-漏掉一个，要等模型第一次在 GPU 上运行时才会暴露出来。把这类张量注册为缓冲区，这件事就交给了模块自己。
+原版的修复办法是手动移动掩码：`mask.to("cuda")`。对类型转换来说，也是这样一行代码，只是参数换成数据类型。两种办法都管用。
+
+但这种办法很难维护：每个普通字段都需要单独写一行，而且**每次**移动、**每次**转换之后都得再写一遍；一旦漏掉一处，错误要到后面、在别的地方才会暴露，甚至根本不会暴露。缓冲区替你做的正是这件事。
 """,
     ),
     code(
         """
-ca_without_buffer.mask = ca_without_buffer.mask.to_device(&device)?;
-println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_without_buffer.mask.device()));
-let context_vecs = ca_without_buffer.forward(&batch_on_device)?;
-println!("{}", TensorRepr(&context_vecs));
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: the mask was on cpu already, so the first line changed nothing, and the numbers are step 3's.\\n\\
-         On a GPU it moves the mask to cuda:0, and the forward pass that failed in step 5 prints these numbers, on cuda:0.",
-        "本机没有 GPU：掩码本来就在 cpu 上，第一行代码什么也没改变，结果仍是第 3 步的。\\n\\
-         在 GPU 上，这行代码把掩码移到 cuda:0，第 5 步失败的前向传播这次能够运行，在 cuda:0 上得到同样的结果。",
-    ));
-};
-""",
-        tags=["device-dependent"],
+ca_without_buffer.mask = ca_without_buffer.mask.to_device(&device)?; // «the original's mask.to("cuda")‖原版中的 mask.to("cuda")»
+half.mask = half.mask.to_dtype(DType::F16)?;                         // «the same fix for the cast‖对类型转换做同样的修复»
+half.diagnostics().show();
+"""
     ),
     md(
         en="""
-## 8. Causal attention with a buffer
+## 8. With a buffer
 
-The same module, with the mask registered as a buffer. In PyTorch the change is one line,
-`self.register_buffer("mask", torch.triu(...))`; in the crate it is one line too:
+Now the module that keeps its mask in a buffer. It is the same code with one line changed, the
+type of the `mask` field, as in the original, where `self.mask = …` becomes
+`self.register_buffer("mask", …)`. `causal_mask(…)?.into()` turns the tensor into a `Buffer`.
 """,
         zh="""
-## 8. 使用缓冲区的因果注意力
+## 8. 改用缓冲区
 
-还是同一个模块，只是把掩码注册成了缓冲区。在 PyTorch 中只需改一行：`self.register_buffer("mask", torch.triu(...))`；
-在本 crate 中同样只改一行：
+现在来写把掩码存成缓冲区的模块。代码和前面一样，只改了一行，也就是 `mask` 字段的类型；原版也是如此，把 `self.mask = …` 改成了 `self.register_buffer("mask", …)`。
+`causal_mask(…)?.into()` 把张量转换成 `Buffer`。
 """,
     ),
-    code('lesson_code::snippet("CausalAttentionWithBuffer")?.show();'),
-    md(
-        en="""
-Side by side, as a unified diff of the two snippets (doc comments left out, and the first
-module's name read as the second's, so that `impl CausalAttentionWithBuffer {` stands for both
-`impl` lines; `-` is the first module's line, `+` the second's, with three lines around them):
-the one line that differs is the
-`mask` field, a `Tensor` in the first module and a `Buffer` in the second. The constructor and the
-forward pass are the same text in both, and read `self.mask` the same way.
+    code(
+        """
+#[derive(Clone, Module)]
+struct CausalAttentionWithBuffer {
+    #[module(rename = "W_query")]
+    w_query: Linear,
+    #[module(rename = "W_key")]
+    w_key: Linear,
+    #[module(rename = "W_value")]
+    w_value: Linear,
+    dropout: Dropout,
+    // «old‖旧写法»: mask: Tensor,
+    // «new‖新写法»:
+    mask: Buffer,
+}
+
+impl CausalAttentionWithBuffer {
+    fn new(d_in: usize, d_out: usize, context_length: usize, dropout: f32, qkv_bias: bool) -> Result<Self> {
+        Ok(Self {
+            w_query: Linear::new(d_in, d_out, qkv_bias)?,
+            w_key: Linear::new(d_in, d_out, qkv_bias)?,
+            w_value: Linear::new(d_in, d_out, qkv_bias)?,
+            dropout: Dropout::new(dropout)?,
+            mask: causal_mask(context_length)?.into(),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let keys = self.w_key.forward(x)?;
+        let queries = self.w_query.forward(x)?;
+        let values = self.w_value.forward(x)?;
+
+        let attn_scores = queries.matmul(&keys.t()?)?;
+        let attn_scores = masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)?;
+        let d_k = keys.dim(D::Minus1)? as f64;
+        let attn_weights = softmax(&(attn_scores / d_k.sqrt())?, D::Minus1)?;
+        let attn_weights = self.dropout.forward(&attn_weights)?;
+
+        Ok(attn_weights.matmul(&values)?)
+    }
+}
 """,
-        zh="""
-下面用统一差异格式（unified diff）对比两段代码（文档注释略去；第一个模块的名字按第二个模块的名字看待，所以 `impl CausalAttentionWithBuffer {` 这一行代表两个模块各自的 `impl` 行；`-` 开头的是第一个模块的行，`+` 开头的是第二个模块的行，
-前后各留三行上下文）：唯一不同的一行是 `mask` 字段，第一个模块里它是 `Tensor`，第二个模块里是 `Buffer`。
-两个模块的构造函数和前向传播是一字不差的同一段代码，读取 `self.mask` 的方式也相同。
-""",
+        defines=True,
     ),
-    code('lesson_code::difference("CausalAttentionWithoutBuffers", "CausalAttentionWithBuffer")?.show();'),
     md(
         en="""
 Build it with the weights PyTorch drew next after `torch.manual_seed(123)`, move it to the
-device, and run it. `to_device` now takes the mask along, so the forward pass needs no help.
+device, and cast a copy to F16 as in step 5. This time the diagnosis finds nothing to note: the
+mask moved and was cast with the weights. On a GPU every row reads `cuda:0`.
 """,
         zh="""
-用 PyTorch 在 `torch.manual_seed(123)` 之后接着生成的那组权重创建它，移到设备上，再运行。
-这一次 `to_device` 会把掩码一起移到设备上，前向传播无须任何额外处理。
+用 PyTorch 在 `torch.manual_seed(123)` 之后接着生成的那组权重创建它，移到设备上，再像第 5 步那样把一个副本转换成 F16。
+这一次诊断没有发现任何需要注明的问题：掩码随权重一起移动、一起转换了类型。在 GPU 上，每一行都会显示 `cuda:0`。
 """,
     ),
     code(
         """
 let mut ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-ca_with_buffer.load(reference_file("seed123_with_buffer.safetensors"), true)?;
+ca_with_buffer.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
 ca_with_buffer.to_device(&device)?;
 
-println!("{}{}", language.pick("W_query.weight device: ", "W_query.weight 所在的设备："), device_name(ca_with_buffer.w_query.weight.device()));
-println!("{}{}", language.pick("mask device: ", "掩码所在的设备："), device_name(ca_with_buffer.mask.device()));
-let context_vecs = ca_with_buffer.forward(&batch_on_device)?;
-println!("{}", TensorRepr(&context_vecs));
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: both tensors are on cpu, so all this shows here is the buffered module giving PyTorch's numbers.\\n\\
-         On a GPU both lines read cuda:0: to_device moved the mask with the weights, and the forward pass works with no hand-work.",
-        "本机没有 GPU：两个张量都在 cpu 上，这里能看到的只是带缓冲区的模块给出了与 PyTorch 相同的结果。\\n\\
-         在 GPU 上，两行都会显示 cuda:0：to_device 把掩码连同权重一起移到了 GPU 上，前向传播无须任何手动处理就能运行。",
-    ));
-} else {
-    let mask = device_name(ca_with_buffer.mask.device());
-    println!("{}", language.pick(
-        &format!("The mask is on {mask}: to_device moved it with the weights."),
-        &format!("掩码在 {mask} 上：to_device 把它连同权重一起移到了这里。"),
-    ));
-};
+let mut half = ca_with_buffer.clone();
+half.to_dtype(DType::F16)?;
+half.diagnostics().show();
+"""
+    ),
+    md(
+        en="""
+And it runs on the device, no hand-work needed; these are the original's numbers for the
+buffered module.
 """,
-        tags=["device-dependent"],
+        zh="""
+它能直接在设备上运行，不需要任何手动处理；下面是原版中带缓冲区的模块给出的结果。
+""",
     ),
     code(
         """
-if device.is_cpu() {
-    println!("{}", language.pick(
-        "This machine has no GPU: every row of the table below reads cpu.\\n\\
-         On a GPU every row reads cuda:0, the mask buffer's too, and no row is highlighted.",
-        "本机没有 GPU：下表每一行都是 cpu。\\n\\
-         在 GPU 上，每一行都会显示 cuda:0，掩码这个缓冲区也不例外，没有哪一行需要高亮。",
-    ));
-};
-ca_with_buffer.diagnostics().show();
-""",
-        tags=["device-dependent"],
+let context_vecs = ca_with_buffer.forward(&batch)?;
+println!("{}", TensorRepr(&context_vecs));
+"""
     ),
     md(
         en="""
 ## 9. Buffers and the state dict
 
-A state dict lists a module's parameters and persistent buffers (step 1) by name, in PyTorch's
-order: the module's own parameters, then its own buffers, then each child's. So `mask` comes
-first, then the three weights. The unbuffered module's state dict has no mask at all.
+A buffer has one more advantage over a plain tensor: it is part of the module's `state_dict`,
+the named tensors that saving writes and loading reads back. The module without a buffer has
+only its three weights (first below); the buffered one has its `mask` too, first, since
+PyTorch lists a module's own buffers before its children's parameters.
 """,
         zh="""
 ## 9. 缓冲区与状态字典
 
-状态字典按名称列出模块的参数和持久缓冲区（见第 1 步），顺序与 PyTorch 相同：先是模块自己的参数，
-再是它自己的缓冲区，最后是各个子模块的内容。因此 `mask` 排在最前面，后面是三个权重。
-不用缓冲区的模块，其状态字典里根本没有掩码。
+缓冲区比普通张量还多一个好处：它属于模块的 `state_dict`（状态字典），也就是保存时写出、加载时读回的那一组带名字的张量。
+不用缓冲区的模块只有三个权重（下面先打印的那个）；带缓冲区的模块还多了 `mask`，而且排在最前面，因为 PyTorch 先列出模块自己的缓冲区，再列子模块的参数。
 """,
     ),
-    code("println!(\"{}\", ca_with_buffer.state_dict());", tags=["device-dependent"]),
-    code("println!(\"{}\", ca_without_buffer.state_dict());", tags=["device-dependent"]),
+    code(
+        """
+println!("{}\\n", ca_without_buffer.state_dict());
+println!("{}", ca_with_buffer.state_dict());
+"""
+    ),
     md(
         en="""
 ## 10. The mask round trip
 
-A causal mask never changes in training, and no real model edits it. Here we change it on
-purpose, only to see afterwards whether it was saved: every 1 becomes a 2 (in PyTorch:
-`ca_with_buffer.mask[ca_with_buffer.mask == 1.] = 2.`). Then we save the state dict and load it
-into a fresh module, whose constructor builds a mask of 1s. If the 2s come back, the mask was in
-the file.
+Saving the mask is not very useful while it never changes. To see the difference, pretend it
+did: turn every 1 into a 2, as the original does with `mask[mask == 1.] = 2.`.
+`replace_value` does the same, so running the cell twice changes nothing more.
 """,
         zh="""
-## 10. 掩码的保存与加载往返
+## 10. 掩码的保存与加载
 
-因果掩码在训练中从不改变，实际的模型也不会去改它。这里特意改动它，只是为了事后看清它有没有被保存：
-把每个 1 都改成 2（PyTorch 写法：`ca_with_buffer.mask[ca_with_buffer.mask == 1.] = 2.`）。
-然后保存状态字典，再加载到一个新建的模块里；新模块的构造函数生成的掩码里是 1。如果加载后看到的是 2，
-就说明掩码确实存进了文件。
+掩码在训练中一直不变，所以保存它本身用处不大。为了看出区别，我们假设它被改过：把所有的 1 改成 2，就像原版中的 `mask[mask == 1.] = 2.`。
+`replace_value` 做的也是这种替换，所以即使把这个单元格运行两次，结果也不会再变。
 """,
     ),
     code(
         """
-ca_with_buffer.mask = Buffer::new((ca_with_buffer.mask.as_tensor() * 2.0)?); // the mask holds only 0s and 1s
+ca_with_buffer.mask = replace_value(&ca_with_buffer.mask, 1.0, 2.0)?.into();
 println!("{}", TensorRepr(&ca_with_buffer.mask));
+"""
+    ),
+    md(
+        en="""
+Save the state dict as a PyTorch `.pth` file (`torch.save(model.state_dict(), "model.pth")`),
+build a fresh module and load the file into it: the mask comes back with its 2s.
 """,
-        tags=["device-dependent"],
+        zh="""
+把状态字典保存成 PyTorch 的 `.pth` 文件（相当于 `torch.save(model.state_dict(), "model.pth")`），新建一个模块，再把文件加载进去：加载后的掩码里仍然是 2。
+""",
     ),
     code(
         """
-let dir = scratch_dir()?;
-ca_with_buffer.save(dir.join("model.pth"))?;
+let path = scratch_dir()?.join("model.pth");
+ca_with_buffer.save(&path)?;
 
 let mut new_ca_with_buffer = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-new_ca_with_buffer.load(dir.join("model.pth"), true)?;
+new_ca_with_buffer.load(&path, LoadMode::Strict)?;
 println!("{}", TensorRepr(&new_ca_with_buffer.mask));
 """
     ),
     md(
         en="""
-The buffered module's mask came back with its 2s. Now the same with the unbuffered module: its
-mask is changed too, but it is not in the state dict, so the fresh module keeps the mask its
-constructor built, full of 1s.
+Without a buffer it goes differently: the file never holds the mask, so the fresh module keeps
+the 1s its constructor made. Side by side, the picture shows both masks as they came back.
 """,
         zh="""
-带缓冲区的模块，掩码带着它的 2 回来了。再对不用缓冲区的模块做同样的事：它的掩码也改了，
-但掩码不在状态字典里，所以新模块保留的是构造函数生成的掩码，里面仍然是 1。
+不用缓冲区时，结果就不一样了：文件里根本没有掩码，新模块保留的是构造函数生成的 1。下面的图把两个模块加载后的掩码并排画在一起。
 """,
     ),
     code(
         """
-ca_without_buffer.mask = (&ca_without_buffer.mask * 2.0)?;
-ca_without_buffer.save(dir.join("model.pth"))?;
+ca_without_buffer.mask = replace_value(&ca_without_buffer.mask, 1.0, 2.0)?;
+ca_without_buffer.save(&path)?;
 
 let mut new_ca_without_buffer = CausalAttentionWithoutBuffers::new(d_in, d_out, context_length, 0.0, false)?;
-new_ca_without_buffer.load(dir.join("model.pth"), true)?;
+new_ca_without_buffer.load(&path, LoadMode::Strict)?;
 println!("{}", TensorRepr(&new_ca_without_buffer.mask));
+plots::mask_round_trip(&new_ca_with_buffer.mask, &new_ca_without_buffer.mask)?.show();
 """
     ),
     md(
         en="""
-Loading is strict by default, as in PyTorch: every key must match. The unbuffered module's state
-dict lacks `mask`, so loading it strictly into the buffered module is an error, in PyTorch's
-words.
+That is the original's story: a buffer moves with its module, is cast with it, and is saved
+with it; a plain tensor field does none of that.
 
-What the failed load leaves behind differs, on purpose. PyTorch's `load_state_dict` first copies
-every tensor whose key matches, and raises only then: after this call in PyTorch,
-`new_ca_with_buffer.W_query.weight` would already hold the unbuffered module's weights, although
-the call failed. The crate checks every key and shape before it copies anything, so a failed load
-changes nothing: a module half loaded by a call that failed is easy to miss. The second cell prints
-the weight before and after the failed load, and what PyTorch would have left in it.
+---
+
+## Going further
+
+### 11. Gradients and the optimizer
+
+"Buffers are not trained" does not mean a backward pass refuses them. In PyTorch a buffer is
+left out of `model.parameters()`, so the optimizer never sees it; autograd would even track a
+buffer registered with `requires_grad=True`. Here, the report lists every tensor after
+`backward()` (`requires_grad`, and whether it got a `.grad`). Then one SGD step with
+`model.parameters()`: `W_query.weight` moves away from its values in step 9, and the mask keeps
+its 0s and 1s.
+
+One thing is particular to evcxr: a backward pass must run in the cell that made the tensors it
+goes through, so each of these two cells builds its own module and copies the batch. (candle
+numbers its tensors with a counter that starts again in every cell.)
 """,
         zh="""
-与 PyTorch 一样，加载默认是严格模式：键必须一一对应。不用缓冲区的模块，其状态字典里缺少 `mask`，
-所以把它严格加载到带缓冲区的模块中会报错，错误信息的措辞与 PyTorch 相同。
+以上就是原版讲的全部内容：缓冲区随模块移动、随模块转换类型、随模块保存；普通张量字段这几样都做不到。
 
-加载失败之后模块处于什么状态，两者有意不同。PyTorch 的 `load_state_dict` 会先把键能对上的张量全部复制过去，
-然后才报错：在 PyTorch 中执行这一调用之后，尽管调用失败了，
-`new_ca_with_buffer.W_query.weight` 里装的已经是不用缓冲区的那个模块的权重。本 crate 则在复制任何数据之前先检查所有的键和形状，
-所以加载失败时模块保持原样：调用失败、模块却已被加载了一半，这种情况很难察觉。第二个单元格打印加载失败前后的这个权重，
-以及 PyTorch 会在其中留下的值。
+---
+
+## 更进一步
+
+### 11. 梯度与优化器
+
+“缓冲区不参与训练”并不意味着反向传播会把它排除在外。在 PyTorch 中，缓冲区不在 `model.parameters()` 里，所以优化器根本看不到它；如果缓冲区注册时设置了 `requires_grad=True`，自动求导甚至会照常跟踪它。
+下面的报告列出 `backward()` 之后的每个张量（是否 `requires_grad`，以及是否得到了 `.grad`）；接着用 `model.parameters()` 做一步 SGD：`W_query.weight` 不再是第 9 步中的值，掩码仍然只有 0 和 1。
+
+有一点是 evcxr 特有的：反向传播必须在创建相关张量的那个单元格里进行，所以下面两个单元格各自新建模块，也各自复制一份批次。（candle 用计数器给张量编号，而这个计数器在每个单元格里都从头开始。）
 """,
     ),
     code(
         """
-let w_query_before = new_ca_with_buffer.w_query.weight.copy()?;
-match new_ca_with_buffer.load_state_dict(&ca_without_buffer.state_dict(), true) {
-    Ok(keys) => println!("{keys}"),
-    Err(err) => show_error(&err),
-};
+let mut model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+model.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
+let x = batch.copy()?;
+model.gradients(&model.forward(&x)?.sum_all()?)?.show(); // loss.backward()
+"""
+    ),
+    code(
+        """
+let mut model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+model.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
+let mut optimizer = SGD::new(model.parameters(), 0.1)?; // torch.optim.SGD(model.parameters(), lr=0.1)
+optimizer.backward_step(&model.forward(&batch.copy()?)?.sum_all()?)?;
+println!("W_query.weight:\n{}\nmask:\n{}", TensorRepr(&model.w_query.weight), TensorRepr(&model.mask));
+"""
+    ),
+    md(
+        en="""
+### 12. Strict and non-strict loading, from PyTorch's own file
+
+`data/reference/model_without_buffer.pth` was written by PyTorch, with
+`torch.save(ca_without_buffer.state_dict(), …)`. Loading it into the buffered module fails when
+strict, in PyTorch's words, because the file has no `mask`; non-strict, the weights load and the
+missing key is reported, as PyTorch's `strict=False` returns it. One difference: when a strict
+load fails, PyTorch has already copied the tensors that matched, while this crate checks every
+key first and leaves the module unchanged (see `load_state_dict` in the crate's docs).
+
+Buffers can also be left out of the state dict on purpose, with
+`#[module(persistent = false)]` (PyTorch: `persistent=False`); lesson 2 shows one.
+""",
+        zh="""
+### 12. 严格加载与非严格加载：以 PyTorch 保存的文件为例
+
+`data/reference/model_without_buffer.pth` 是 PyTorch 用 `torch.save(ca_without_buffer.state_dict(), …)` 写出的。
+把它加载进带缓冲区的模块时，严格模式下会因为文件里没有 `mask` 而失败，报错信息与 PyTorch 的一字不差；非严格模式下，权重照常加载，缺少的键则在返回值中列出，与 PyTorch 的 `strict=False` 相同。
+有一点不同：严格加载失败时，PyTorch 已经把对得上的张量复制进去了，而本 crate 会先检查所有的键，失败时模块保持原样（见 crate 文档中的 `load_state_dict`）。
+
+缓冲区也可以有意不写进状态字典：用 `#[module(persistent = false)]` 标注即可（PyTorch 中是 `persistent=False`），第 2 课有这样的例子。
+""",
+    ),
+    code(
+        """
+let from_pytorch = reference_file("model_without_buffer.pth");
+let mut fresh = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+if let Err(err) = fresh.load(&from_pytorch, LoadMode::Strict) {
+    show_error(&err);
+}
+println!("{}", fresh.load(&from_pytorch, LoadMode::NonStrict)?);
 """,
         tags=["intended-error"],
-        expect=['Missing key(s) in state_dict: "mask".'],
-    ),
-    code(
-        """
-println!("{}\\n{}", language.pick("W_query.weight before the failed load:", "加载失败之前的 W_query.weight："), TensorRepr(&w_query_before));
-println!("{}\\n{}", language.pick("W_query.weight after it:", "加载失败之后的 W_query.weight："), TensorRepr(&new_ca_with_buffer.w_query.weight));
-println!("{}\\n{}", language.pick("what PyTorch's failed load would have copied into it:", "PyTorch 加载失败时会复制进去的值："), TensorRepr(&ca_without_buffer.w_query.weight));
-""",
-        tags=["device-dependent"],
+        expect=['Error(s) in loading state_dict for CausalAttentionWithBuffer:', 'Missing key(s) in state_dict: "mask".'],
     ),
     md(
         en="""
-A non-strict load is PyTorch's too: it copies the tensors whose keys match and reports the keys
-that did not, instead of failing.
+## Summary
+
+| PyTorch | this crate |
+|---|---|
+| `class M(nn.Module)` | `#[derive(Module)] struct M { … }` |
+| `nn.Linear(d_in, d_out, bias=False)` | `Linear::new(d_in, d_out, false)?` |
+| `self.mask = t` | a plain field, `mask: Tensor` |
+| `self.register_buffer("mask", t)` | a buffer field, `mask: Buffer` |
+| `register_buffer("cache", t, persistent=False)` | `#[module(persistent = false)] cache: Buffer` |
+| `register_buffer("pe", None)` | `pe: Option<Buffer>` |
+| `model.to("cuda")`, `model.half()` | `model.to_device(&device)?`, `model.to_dtype(DType::F16)?` |
+| `model.named_parameters()`, `model.named_buffers()` | the same names |
+| `torch.save(model.state_dict(), "model.pth")` | `model.save("model.pth")?` |
+| `model.load_state_dict(torch.load("model.pth"))` | `model.load("model.pth", LoadMode::Strict)?` |
+| `strict=False` | `LoadMode::NonStrict` |
+| `torch.optim.SGD(model.parameters(), lr=0.1)` | `SGD::new(model.parameters(), 0.1)?` |
+| `mask[mask == 1.] = 2.` | `replace_value(&mask, 1.0, 2.0)?` |
+
+### Symptoms and causes
+
+| what you see | PyTorch says | candle and this crate say | cause |
+|---|---|---|---|
+| the forward pass fails after moving the model | `expected self and mask to be on the same device, but got mask on cpu and self on cuda:0` | `device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }` | a tensor kept in a plain field stayed on the CPU (steps 3–4) |
+| nothing, or a dtype error, after a cast | nothing: `bf16 + f32` is silently computed in float32 | `dtype mismatch in add, lhs: BF16, rhs: F32` | a plain field kept its dtype (step 5; lesson 2 shows the error) |
+| a key is missing from the checkpoint | `Missing key(s) in state_dict: "mask".` | the same words | the file was saved from a module without that buffer (step 12) |
+| the checkpoint has a key the model lacks | `Unexpected key(s) in state_dict: "mask".` | the same words | the model keeps that tensor in a plain field, or as a `None` buffer |
+| a `None` buffer is still `None` after loading | `Unexpected key(s) in state_dict: "pe".` (strict), nothing (non-strict) | the same | a load only fills buffers that already hold a tensor (lesson 2) |
+
+Lesson 2 puts buffers to work in a positional encoding, following Jian Wang's article on
+`register_buffer`.
 """,
         zh="""
-非严格加载的行为也与 PyTorch 相同：它复制键能对上的张量，并报告对不上的键，而不报错。
-""",
-    ),
-    code(
-        """
-let mut lenient = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-println!("{}", lenient.load_state_dict(&ca_without_buffer.state_dict(), false)?);
-println!("{}\\n{}", language.pick("W_query.weight, copied:", "复制过来的 W_query.weight："), TensorRepr(&lenient.w_query.weight));
-"""
-    ),
-    md(
-        en="""
-## 11. Interchange with PyTorch
+## 小结
 
-The crate reads PyTorch's `.pth` files (without running any code from them) and safetensors
-files, and writes both. `data/reference/model_with_buffer_mask2.pth` was saved by PyTorch from
-the buffered module with the 2s mask, on `cuda:0`; it loads here, keys in PyTorch's order.
-""",
-        zh="""
-## 11. 与 PyTorch 互通
+| PyTorch | 本 crate |
+|---|---|
+| `class M(nn.Module)` | `#[derive(Module)] struct M { … }` |
+| `nn.Linear(d_in, d_out, bias=False)` | `Linear::new(d_in, d_out, false)?` |
+| `self.mask = t` | 普通字段 `mask: Tensor` |
+| `self.register_buffer("mask", t)` | 缓冲区字段 `mask: Buffer` |
+| `register_buffer("cache", t, persistent=False)` | `#[module(persistent = false)] cache: Buffer` |
+| `register_buffer("pe", None)` | `pe: Option<Buffer>` |
+| `model.to("cuda")`、`model.half()` | `model.to_device(&device)?`、`model.to_dtype(DType::F16)?` |
+| `model.named_parameters()`、`model.named_buffers()` | 同名方法 |
+| `torch.save(model.state_dict(), "model.pth")` | `model.save("model.pth")?` |
+| `model.load_state_dict(torch.load("model.pth"))` | `model.load("model.pth", LoadMode::Strict)?` |
+| `strict=False` | `LoadMode::NonStrict` |
+| `torch.optim.SGD(model.parameters(), lr=0.1)` | `SGD::new(model.parameters(), 0.1)?` |
+| `mask[mask == 1.] = 2.` | `replace_value(&mask, 1.0, 2.0)?` |
 
-本 crate 能读取 PyTorch 的 `.pth` 文件（不会执行文件中的任何代码）和 safetensors 文件，也能写出这两种格式。
-`data/reference/model_with_buffer_mask2.pth` 是 PyTorch 在 `cuda:0` 上保存的、掩码里是 2 的带缓冲区模块，
-在这里可以直接加载，键的顺序与 PyTorch 一致。
-""",
-    ),
-    code(
-        """
-let from_pytorch = checkpoint::load(reference_file("model_with_buffer_mask2.pth"), &Device::Cpu)?;
-println!("{:?}", from_pytorch.keys().collect::<Vec<_>>());
+### 症状与原因
 
-let mut from_torch_model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-from_torch_model.load_state_dict(&from_pytorch, true)?;
-println!("{}", TensorRepr(&from_torch_model.mask));
-"""
-    ),
-    md(
-        en="""
-And the other way round: a `.pth` file written here loads in PyTorch with
-`torch.load("model_for_pytorch.pth")` (PyTorch's default `weights_only=True` unpickler accepts
-it), and a `.safetensors` file with `safetensors.torch.load_file`.
-""",
-        zh="""
-反过来也可以：这里写出的 `.pth` 文件可以在 PyTorch 中用 `torch.load("model_for_pytorch.pth")` 加载
-（PyTorch 默认的 `weights_only=True` 反序列化器接受它），`.safetensors` 文件则用 `safetensors.torch.load_file` 加载。
-""",
-    ),
-    code(
-        """
-new_ca_with_buffer.save(dir.join("model_for_pytorch.pth"))?;
-new_ca_with_buffer.save(dir.join("model_for_pytorch.safetensors"))?;
-let back = checkpoint::load(dir.join("model_for_pytorch.safetensors"), &Device::Cpu)?;
-println!("{}", language.pick(
-    &format!("{} tensors, {} bytes of data", back.len(), back.size_in_bytes()),
-    &format!("{} 个张量，数据共 {} 字节", back.len(), back.size_in_bytes()),
-));
-"""
-    ),
-    md(
-        en="""
-## 12. Pictures
+| 现象 | PyTorch 的报错 | candle 和本 crate 的报错 | 原因 |
+|---|---|---|---|
+| 模型移到 GPU 后前向传播出错 | `expected self and mask to be on the same device, but got mask on cpu and self on cuda:0` | `device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }` | 存放在普通字段里的张量留在了 CPU 上（第 3、4 步） |
+| 类型转换后没有报错，或者报数据类型错误 | 不报错：`bf16 + f32` 会被悄悄地按 float32 计算 | `dtype mismatch in add, lhs: BF16, rhs: F32` | 普通字段保持了原来的数据类型（第 5 步；第 2 课展示了这个报错） |
+| 检查点里缺少某个键 | `Missing key(s) in state_dict: "mask".` | 报错文字相同 | 文件保存自一个没有这个缓冲区的模块（第 12 步） |
+| 检查点里有模型没有的键 | `Unexpected key(s) in state_dict: "mask".` | 报错文字相同 | 模型把这个张量存成了普通字段，或者存成了值为 `None` 的缓冲区 |
+| 加载之后，值为 `None` 的缓冲区仍然是 `None` | 严格模式：`Unexpected key(s) in state_dict: "pe".`；非严格模式：不报错 | 相同 | 加载只会填充已经存有张量的缓冲区（第 2 课） |
 
-The mask as a heat map, before and after the round trip (through the buffer), and the attention
-weights of the first sequence: the causal triangle. Each token attends only to itself and the
-tokens before it.
-""",
-        zh="""
-## 12. 图示
-
-用热力图展示往返前后的掩码（经由缓冲区保存和加载），以及第一个序列的注意力权重，即因果三角形：
-每个词元只关注它自己和它之前的词元。
-""",
-    ),
-    code(
-        """
-plots::heatmap(&causal_mask(context_length)?, language.pick("Causal mask before the round trip", "往返前的因果掩码"),
-               language.pick("key position", "键的位置"), language.pick("query position", "查询的位置"))?.show();
-"""
-    ),
-    code(
-        """
-plots::heatmap(&new_ca_with_buffer.mask, language.pick("Mask after the round trip, as a buffer", "作为缓冲区往返后的掩码"),
-               language.pick("key position", "键的位置"), language.pick("query position", "查询的位置"))?.show();
-"""
-    ),
-    code(
-        """
-let weights = ca_with_buffer.attention_weights(&batch_on_device)?.get(0)?;
-plots::heatmap(&weights, language.pick("Attention weights: the causal triangle", "注意力权重：因果三角形"),
-               language.pick("key position", "键的位置"), language.pick("query position", "查询的位置"))?.show();
-""",
-    ),
-    md(
-        en="""
-## 13. Summary
-
-| the tensor is… | make it a | moved and cast with the module | in the state dict | trained |
-|---|---|---|---|---|
-| learned (weights, biases) | parameter | yes | yes | yes |
-| fixed but part of the model (a causal mask, batch norm's running statistics such as `running_mean`) | buffer | yes | yes | no |
-| derived, cheap to rebuild (a large lookup table) | non-persistent buffer | yes | no | no |
-| not the module's (a scratch value, something the caller owns) | plain field | no | no | no |
-
-Use a buffer whenever a tensor must follow the module to its device and dtype. A plain field
-works only as long as everyone remembers to move it by hand — and the error you get when
-someone forgets is the device mismatch of step 5.
-""",
-        zh="""
-## 13. 小结
-
-| 张量是…… | 应当设为 | 随模块移到设备上、转换数据类型 | 写入状态字典 | 参与训练 |
-|---|---|---|---|---|
-| 学出来的（权重、偏置） | 参数 | 是 | 是 | 是 |
-| 固定不变、但属于模型（因果掩码、批归一化的滑动统计量 `running_mean`） | 缓冲区 | 是 | 是 | 否 |
-| 可由其他量推导、重建代价低（较大的查找表） | 非持久缓冲区 | 是 | 否 | 否 |
-| 不属于模块（临时值、调用者自己持有的东西） | 普通字段 | 否 | 否 | 否 |
-
-只要一个张量必须跟着模块到同一个设备上、用同一种数据类型，就把它注册成缓冲区。普通字段只有在每个人都记得手动把它移到设备上时才管用；
-一旦有人忘了，得到的就是第 5 步里那个设备不匹配的错误。
+第 2 课参照 Jian Wang 讨论 `register_buffer` 的文章，在位置编码中实际运用缓冲区。
 """,
     ),
 ]
