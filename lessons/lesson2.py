@@ -1,9 +1,11 @@
 """Lesson 2: buffers in practice, positional encodings. The source of
 notebooks/{en,zh}/02-positional-encoding-buffers.ipynb and
-examples/lesson2_positional_encoding_buffers.rs (scripts/notebooks.py builds them).
+examples/lesson2_positional_encoding_buffers{,_zh}.rs (scripts/notebooks.py builds them).
 
-It follows a widely read Chinese article on why `register_buffer` beats a plain attribute,
-point by point; where the article is wrong (gradients), the lesson says so and shows it."""
+It follows Jian Wang's article 《pytorch register_buffer的一些思考》 (DEV Community) section
+by section, in the article's order: each step shows with a cell what the article claims, and
+where the claim is wrong or incomplete (gradients, the lazy `None` buffer), what happens
+instead."""
 
 from cells import code, md
 
@@ -18,811 +20,682 @@ CELLS = [
 
 *中文版: [02-positional-encoding-buffers.ipynb](../zh/02-positional-encoding-buffers.ipynb)*
 
-Lesson 1 showed what goes wrong when a tensor the module needs is not registered. This lesson
-follows a widely read Chinese article on why `register_buffer` beats a plain attribute, and its
-example: a model that adds a sinusoidal positional-encoding table, the one of the original
-Transformer, to its token embeddings. Point by point: the table and the model;
-`named_parameters` and `named_buffers`; moving to a device and back; gradients; casts;
-persistent or not; the same numbers as PyTorch; a table computed in the constructor and then
-overwritten by a load; the lazy `None` buffer; reproducibility; what rebuilding the tensor in
-every forward pass would cost; and best practices, naming included.
+This lesson follows an article by Jian Wang, 《pytorch register_buffer的一些思考》 ("Some
+thoughts on PyTorch's `register_buffer`", in Chinese, on DEV Community), section by section
+and in its order. The article asks why a tensor that needs no gradient should be registered
+with `register_buffer` instead of simply being assigned to an attribute, and answers with a
+model that adds a positional-encoding table to its token embeddings. Each step below runs
+what one section claims; where a claim does not hold, the cell shows what happens instead.
+
+The article's model holds three things: a token embedding, the sinusoidal table registered as
+the buffer `position_encoding`, and an `nn.Transformer`. The Transformer plays no part in the
+question of buffers, so this lesson keeps only the embedding and the table, and names the
+buffer `pe`, as PyTorch's reference files in `data/reference/` do (step 10 shows how a Rust
+field keeps the longer name).
+
+| the article's section | step |
+|---|---|
+| the two options: direct assignment or `register_buffer` | 1 |
+| problems of direct assignment: 1. device mismatch | 2 |
+| problems of direct assignment: 2. gradient confusion | 3 |
+| advantages of `register_buffer`: 1. automatic device management | 4 |
+| advantages of `register_buffer`: 2. clear model structure | 5 |
+| a worked example: the positional-encoding model; how it is used | 6 |
+| thoughts on recomputing, with its four reasons | 7 |
+| lazy computation: `register_buffer(name, None)` | 8 |
+| random-number consistency | 9 |
+| best practices: when to use which, naming conventions | 10 |
+| summary | summary |
 """,
         zh="""
 # 缓冲区实战：位置编码
 
 *English version: [02-positional-encoding-buffers.ipynb](../en/02-positional-encoding-buffers.ipynb)*
 
-第 1 课展示了：模块需要的张量如果没有注册，会出什么问题。这一课跟着一篇流传很广的中文文章走。那篇文章讲的是为什么 `register_buffer` 比普通属性好，用的例子是一个模型：它把原始 Transformer 的正弦位置编码表加到词元嵌入上。我们逐条来看：位置编码表和模型；`named_parameters` 与 `named_buffers`；移到设备上再移回来；梯度；类型转换；持久与非持久；与 PyTorch 的数值一致性；在构造函数里算好的表被加载覆盖；惰性的 `None` 缓冲区；可复现性；每次前向传播都重建张量的代价；最后是最佳实践，包括命名。
+这一课跟着 Jian Wang 发表在 DEV Community 上的文章《pytorch register_buffer的一些思考》走，按文章原来的顺序，一节一节地看。文章讨论的问题是：一个不需要梯度的张量，为什么要用 `register_buffer` 注册，而不是直接赋值给一个属性？它用一个把位置编码表加到词元嵌入上的模型来回答。下面每一步都把文章某一节的说法实际运行一遍；说法站不住的地方，单元格会展示实际发生了什么。
+
+文章的模型有三个部分：词元嵌入、注册为缓冲区 `position_encoding` 的正弦位置编码表，以及一个 `nn.Transformer`。Transformer 与缓冲区的问题无关，所以本课只保留嵌入和位置编码表，并且把缓冲区叫作 `pe`，与 `data/reference/` 里 PyTorch 生成的参考文件一致（第 10 步会说明 Rust 字段怎样保留更长的名字）。
+
+| 文章的小节 | 步骤 |
+|---|---|
+| 两种方案：直接赋值与 `register_buffer` | 1 |
+| 直接赋值的潜在问题：1. 设备不匹配问题 | 2 |
+| 直接赋值的潜在问题：2. 梯度计算混乱 | 3 |
+| register_buffer 的优势：1. 自动设备管理 | 4 |
+| register_buffer 的优势：2. 明确的模型结构 | 5 |
+| 实际案例：位置编码模型；使用场景 | 6 |
+| 关于重新计算的思考（四条理由） | 7 |
+| 延迟计算：`register_buffer(name, None)` | 8 |
+| 随机数一致性 | 9 |
+| 最佳实践：何时用哪一种、命名规范 | 10 |
+| 总结 | 总结 |
 """,
     ),
     code(':dep understanding-buffers = { path = "../.." }'),
     code(
         """
 use understanding_buffers::prelude::*;
-let language = lesson_setup(); // the notebook's language, readable panics, candle errors without backtraces
+lesson_setup(); // «the notebook's language, readable panics, candle errors without backtraces‖笔记本的语言、易读的 panic 信息、不带回溯的 candle 错误»
 """
     ),
     md(
         en="""
-## 1. The table
+The Rust here is lesson 1's: `?` hands an error on to the cell, `Result` is a value or an
+error, `&` lends a value without giving it away.
 
-`PE[pos, 2i] = sin(pos / 10000^(2i/d))` and `PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`: each pair of
-dimensions is a sine and a cosine of the position, at a wavelength that grows with the
-dimension. It is fixed maths, with nothing to learn, but the model adds it to every input, so it
-must live on the model's device, in the model's dtype. The crate computes it like this, each
-angle in f64, rounded once to f32:
+## 1. Two options: direct assignment or `register_buffer`
+
+The article starts from the two ways to keep the table in a module:
+`self.position_encoding = position_encoding` (direct assignment) and
+`self.register_buffer("position_encoding", position_encoding)`. In the crate the type of a
+struct field makes that choice: a `Tensor` field is direct assignment, a `Buffer` field is a
+registered buffer.
+
+The table is the article's: `PE[pos, 2i] = sin(pos / 10000^(2i/d))` and
+`PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`. `sinusoidal_table(max_seq_len, d_model)` computes
+it (each angle in f64, rounded once to f32). The forward pass adds the table's first `seq_len`
+rows to the token embeddings. First the model with direct assignment:
 """,
         zh="""
-## 1. 位置编码表
+这里用到的 Rust 语法与第 1 课相同：`?` 把错误交给单元格处理，`Result` 要么是一个值、要么是一个错误，`&` 是把值借出去，而不是交出去。
 
-`PE[pos, 2i] = sin(pos / 10000^(2i/d))`，`PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`：每两个维度是位置的一个正弦和一个余弦，波长随维度增大。它是固定的数学公式，没有任何需要学习的东西；但模型会把它加到每个输入上，所以它必须和模型在同一个设备上、用同一种数据类型。crate 是这样计算它的：每个角度先用 f64 计算，最后一次性舍入为 f32。
-""",
-    ),
-    code('lesson_code::snippet("sinusoidal_table")?.show();'),
-    md(
-        en="""
-Here are 50 positions of a 16-dimensional model: the shape, the first rows and columns, a few
-dimensions against the position, and the whole table.
-""",
-        zh="""
-下面是 16 维模型的前 50 个位置：先看形状和左上角的几个值，再看几个维度随位置的变化，最后是整张表。
+## 1. 两种方案：直接赋值还是 `register_buffer`
+
+文章从两种保存位置编码表的写法讲起：`self.position_encoding = position_encoding`（直接赋值）和 `self.register_buffer("position_encoding", position_encoding)`。在 crate 里，由结构体字段的类型来做这个选择：`Tensor` 类型的字段相当于直接赋值，`Buffer` 类型的字段就是注册过的缓冲区。
+
+位置编码表与文章里的相同：`PE[pos, 2i] = sin(pos / 10000^(2i/d))`，`PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`，由 `sinusoidal_table(max_seq_len, d_model)` 计算（每个角度先用 f64 计算，最后舍入一次成 f32）。前向传播把表的前 `seq_len` 行加到词元嵌入上。先写直接赋值的模型：
 """,
     ),
     code(
         """
-let pe = sinusoidal_table(50, 16)?;
-println!("{:?}", pe.dims());
-println!("{}", TensorRepr(&pe.i((..4, ..6))?));
+#[derive(Module)]
+struct DirectAssignmentModel {
+    embedding: Embedding,
+    pe: Tensor, // «option 1, direct assignment: self.pe = pe‖方案1，直接赋值：self.pe = pe»
+}
+
+impl DirectAssignmentModel {
+    fn new(vocab_size: usize, d_model: usize, max_seq_len: usize) -> Result<Self> {
+        Ok(Self {
+            embedding: Embedding::new(vocab_size, d_model, 0)?, // «weights drawn from seed 0‖权重由种子 0 生成»
+            pe: sinusoidal_table(max_seq_len, d_model)?,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let seq_len = ids.dim(1)?;
+        Ok(self.embedding.forward(ids)?.broadcast_add(&self.pe.narrow(0, 0, seq_len)?)?)
+    }
+}
 """
     ),
-    code(
-        """
-let positions: Vec<f32> = (0..50).map(|p| p as f32).collect();
-let columns = pe.t()?.to_vec2::<f32>()?;
-let curves: Vec<(String, Vec<f32>)> = [0, 1, 4, 5, 10]
-    .iter()
-    .map(|&d| (format!("{} {d}", tr("dim", "维度")), columns[d].clone()))
-    .collect();
-plots::line_chart(&positions, &curves, tr("Positional encoding, a few dimensions", "位置编码的几个维度"),
-                  tr("position", "位置"), tr("value", "取值"))?.show();
-"""
+    md(
+        en="""
+Then the article's `PositionalEncodingModel`, with the table registered as a buffer. Only the
+field's type changes, and `.into()` turns the table into a `Buffer`:
+""",
+        zh="""
+再写文章里的 `PositionalEncodingModel`，把位置编码表注册为缓冲区。只有字段的类型变了，`.into()` 把表转换成 `Buffer`：
+""",
     ),
     code(
         """
-plots::heatmap(&pe, tr("Sinusoidal positional-encoding table", "正弦位置编码表"),
-               tr("dimension", "维度"), tr("position", "位置"))?.show();
+#[derive(Module)]
+struct PositionalEncodingModel {
+    embedding: Embedding,
+    // «old: pe: Tensor,‖旧：pe: Tensor,»
+    pe: Buffer, // «new, option 2: self.register_buffer("pe", pe)‖新，方案2：self.register_buffer("pe", pe)»
+}
+
+impl PositionalEncodingModel {
+    fn new(vocab_size: usize, d_model: usize, max_seq_len: usize) -> Result<Self> {
+        Ok(Self {
+            embedding: Embedding::new(vocab_size, d_model, 0)?,
+            pe: sinusoidal_table(max_seq_len, d_model)?.into(),
+        })
+    }
+
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let seq_len = ids.dim(1)?;
+        Ok(self.embedding.forward(ids)?.broadcast_add(&self.pe.narrow(0, 0, seq_len)?)?)
+    }
+}
 """
     ),
     md(
         en="""
-## 2. The model
-
-The article's model: a token embedding, which is a parameter and is trained, plus the table
-registered as the buffer `pe` (PyTorch: `self.register_buffer("pe", pe)`). The forward pass adds
-the first `seq_len` rows of the table to the embeddings. In the crate the field's type, `Buffer`,
-does the registering:
+Both at the article's size (`d_model = 8`, `max_seq_len = 6`), with 100 tokens, on one
+sequence of three token ids. On the CPU where they are built, the two options give the same
+numbers:
 """,
         zh="""
-## 2. 模型
-
-文章里的模型由两部分组成：一个词元嵌入（token embedding），它是参数，要训练；以及注册为缓冲区 `pe` 的位置编码表（PyTorch 写作 `self.register_buffer("pe", pe)`）。前向传播把表的前 `seq_len` 行加到嵌入向量上。在 crate 里，注册这件事由字段的类型 `Buffer` 完成：
-""",
-    ),
-    code('lesson_code::snippet("PositionalEncodingWithBuffer")?.show();'),
-    md(
-        en="""
-Token ids of shape (batch, seq_len) go in. Checked by hand, the result is exactly
-`embedding[ids] + pe[:seq_len]`. (The embedding is initialised from a fixed seed, so this notebook
-prints the same numbers everywhere.)
-""",
-        zh="""
-输入是形状为 (batch, seq_len) 的词元 id。手工核对一下：结果恰好等于 `embedding[ids] + pe[:seq_len]`。（嵌入层用固定的种子初始化，所以这个笔记本在任何机器上打印的数字都一样。）
+两个模型都用文章的尺寸（`d_model = 8`，`max_seq_len = 6`），词表 100 个词元，输入是一条含 3 个词元 id 的序列。在创建它们的 CPU 上，两种方案算出的数字完全相同：
 """,
     ),
     code(
         """
-let mut model = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
-let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
+let ids = Tensor::new(&[[5u32, 17, 42]], &Device::Cpu)?;
+let mut direct = DirectAssignmentModel::new(100, 8, 6)?;
+let mut model = PositionalEncodingModel::new(100, 8, 6)?;
 let out = model.forward(&ids)?;
-println!("{}{:?}", tr("output shape: ", "输出的形状："), out.dims());
-
-let by_hand = (model.embedding.weight.index_select(&ids.flatten_all()?, 0)? + model.pe.narrow(0, 0, 5)?)?;
-let difference = (out.squeeze(0)? - by_hand)?.abs()?.max_all()?.to_scalar::<f32>()?;
-println!("{}{difference}", tr("largest difference from `embedding[ids] + pe[:5]`: ", "与 `embedding[ids] + pe[:5]` 的最大差值："));
+println!("{}", TensorRepr(&out));
+println!("«the same as direct assignment: ‖与直接赋值的结果相同：»{}", out.to_vec3::<f32>()? == direct.forward(&ids)?.to_vec3::<f32>()?);
 """
     ),
     md(
         en="""
-## 3. Parameters and buffers, listed apart
+## 2. Direct assignment, problem 1: device mismatch
 
-`named_parameters` lists what is trained, `named_buffers` what is not. An optimizer is handed
-`parameters()`, the tensors of `named_parameters`, so it never touches the table. The state dict
-holds both, in PyTorch's order: the module's own buffers first, then its children's tensors.
+The article's first problem: `model.cuda()` moves the parameters to the GPU, the directly
+assigned tensor stays on the CPU, and the forward pass fails. The crate's `to_device(&device)`
+is PyTorch's `model.to(device)`; `best_device()` picks a GPU when there is one (CUDA, or Metal
+on a Mac), else the CPU.
+
+**What you see depends on the machine.** On a GPU the cell prints `direct.pe: cpu` and
+`model.pe: cuda:0`, and the direct-assignment model's forward pass fails with candle's
+`device mismatch in add` (the embedding is on the GPU, the table on the CPU); PyTorch raises a
+`RuntimeError` that begins `Expected all tensors to be on the same device`. On a CPU-only
+machine the best device is the CPU itself: both tables print `cpu`, nothing moves and nothing
+fails. Step 4 shows a failure of the same kind that happens on every machine.
 """,
         zh="""
-## 3. 分别列出参数和缓冲区
+## 2. 直接赋值的潜在问题之一：设备不匹配问题
 
-`named_parameters` 列出要训练的张量，`named_buffers` 列出不训练的张量。交给优化器的是 `parameters()`，也就是 `named_parameters` 里的那些张量，所以优化器永远碰不到这张表。状态字典则两者都有，顺序与 PyTorch 相同：先是模块自己的缓冲区，再是子模块的张量。
-""",
-    ),
-    code(
-        """
-let parameters: Vec<(String, Vec<usize>)> =
-    model.named_parameters().into_iter().map(|(name, p)| (name, p.dims().to_vec())).collect();
-let buffers: Vec<(String, Vec<usize>)> =
-    model.named_buffers().into_iter().map(|(name, b)| (name, b.dims().to_vec())).collect();
-println!("named_parameters(): {parameters:?}");
-println!("named_buffers():    {buffers:?}");
-println!("state_dict():       {:?}", model.state_dict().keys().collect::<Vec<_>>());
-"""
-    ),
-    md(
-        en="""
-## 4. To a device and back
+文章指出的第一个问题：`model.cuda()` 把参数移到 GPU 上，直接赋值的张量却留在 CPU 上，前向传播随之出错。crate 的 `to_device(&device)` 对应 PyTorch 的 `model.to(device)`；`best_device()` 在有 GPU 时选 GPU（CUDA，或 Mac 上的 Metal），否则选 CPU。
 
-The article's point about devices: `model.cuda()` moves the parameters and the buffers to the GPU,
-`model.cpu()` brings them back, and a tensor kept as a plain attribute stays where it was. Here
-are the model with the table as a buffer and the same model with the table in a plain field
-(their definitions differ in that one line, step 6 shows it), moved with
-`to_device(&best_device())` (PyTorch: `model.cuda()`, or `model.to(device)`) and back with
-`to_device(&Device::Cpu)` (PyTorch: `model.cpu()`):
-""",
-        zh="""
-## 4. 移到设备上再移回来
-
-文章关于设备的论点：`model.cuda()` 把参数和缓冲区都移到 GPU 上，`model.cpu()` 再把它们移回来；而作为普通属性保存的张量原地不动。下面是两个模型：一个把表注册为缓冲区，另一个把表放在普通字段里（两者的定义只差这一行，第 6 步会展示）。先用 `to_device(&best_device())` 把它们移到最合适的设备上（PyTorch 写作 `model.cuda()` 或 `model.to(device)`），再用 `to_device(&Device::Cpu)` 移回 CPU（PyTorch 写作 `model.cpu()`）：
+**看到什么取决于机器。** 在 GPU 上，单元格打印 `direct.pe: cpu` 和 `model.pe: cuda:0`，直接赋值模型的前向传播报出 candle 的 `device mismatch in add`（嵌入在 GPU 上，位置编码表在 CPU 上）；PyTorch 则抛出以 `Expected all tensors to be on the same device` 开头的 `RuntimeError`。在只有 CPU 的机器上，最合适的设备就是 CPU 本身：两张表都打印 `cpu`，什么都没有移动，也不会出错。第 4 步会展示同一类问题在任何机器上都会出现的情形。
 """,
     ),
     code(
         """
 let device = best_device();
-if device.is_cpu() {
-    println!("{}", tr(
-        "This machine has no GPU: best_device() is the CPU, so nothing below moves. On a GPU the column \\
-         after to_device(&best_device()) would read cuda:0 for `embedding.weight` and for the buffer `pe`, but cpu \\
-         for the plain field `pe`, highlighted: it stays where it was. After to_device(&Device::Cpu) every tensor \\
-         is on cpu again.",
-        "本机没有 GPU：best_device() 返回的是 CPU，所以下面没有任何张量会被移到别处。换成 GPU，在 to_device(&best_device()) 之后那一列里，\\
-         `embedding.weight` 和缓冲区 `pe` 都会是 cuda:0，普通字段 `pe` 却仍是 cpu，并且高亮显示：它留在了原处。\\
-         to_device(&Device::Cpu) 之后，所有张量又都回到 cpu 上。"));
+direct.to_device(&device)?; // «PyTorch: model.to(device), or model.cuda()‖PyTorch：model.to(device) 或 model.cuda()»
+model.to_device(&device)?;
+if let Err(err) = direct.forward(&ids.to_device(&device)?) {
+    show_error(&err);
 }
-let mut buffered = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
-let mut plain = PositionalEncodingWithPlainField::new(1000, 16, 50, 0)?;
-let mut places = Table::new(tr("Where each tensor is", "每个张量所在的设备"), &[
-    (tr("model", "模型"), Column::Code),
-    (tr("tensor", "张量"), Column::Code),
-    (tr("kind", "类别"), Column::Text),
-    (tr("after to_device(&best_device())", "to_device(&best_device()) 之后"), Column::Code),
-    (tr("after to_device(&Device::Cpu)", "to_device(&Device::Cpu) 之后"), Column::Code),
-]);
-for model in [&mut buffered as &mut dyn Module, &mut plain] {
-    model.to_device(&device)?; // PyTorch: model.cuda()
-    let there = model.diagnostics();
-    model.to_device(&Device::Cpu)?; // PyTorch: model.cpu()
-    let back = model.diagnostics();
-    for (row, row_back) in there.rows().iter().zip(back.rows()) {
-        let cells = [model.type_name().to_string(), row.name.clone(), kind_name(row.kind).to_string(),
-                     row.device().unwrap_or_default().to_string(), row_back.device().unwrap_or_default().to_string()];
-        if row.device() == Some(there.device()) {
-            places.row(cells);
-        } else {
-            places.highlighted_row(cells, tr("<- stayed where it was", "<- 留在了原处"));
-        }
-    }
-}
-places.show();
+println!("direct.pe: {}", device_name(direct.pe.device()));
+println!("model.pe:  {}", device_name(model.pe.device()));
 """,
         tags=["device-dependent"],
     ),
     md(
         en="""
-## 5. Gradients
+## 3. Direct assignment, problem 2: gradient confusion
 
-The article warns that a tensor kept as a plain attribute may be taken for a parameter and get
-gradients. That does not happen, in PyTorch or here. In PyTorch (2.15; `bench/make_positional.py`
-asserts it each time it writes this lesson's fixtures), after `backward()` a plain tensor
-attribute made the usual way (without `requires_grad=True`) has `.grad` `None` and
-`requires_grad` `False`, exactly like a registered buffer; only the parameter gets a gradient.
-The same backward pass through both models, each built anew in its cell:
-""",
-        zh="""
-## 5. 梯度
+The article's second problem: PyTorch "may mistake" a directly assigned tensor for a parameter
+that needs gradients, and waste work on it in the backward pass. That does not happen. In
+PyTorch a parameter is what `nn.Parameter` makes; a tensor assigned to an attribute stays an
+ordinary tensor with `requires_grad=False`, and autograd computes nothing for it, exactly as
+for a buffer. Checked with PyTorch 2.15: after `backward()`, the plain attribute and the
+registered buffer both have `.grad` `None` and `requires_grad` `False`; only
+`embedding.weight` has a gradient.
 
-文章担心：作为普通属性保存的张量可能被当成参数，从而得到梯度。这种情况不会发生，PyTorch 里不会，这里也不会。在 PyTorch（2.15）中，`bench/make_positional.py` 每次生成本课的参考文件时都会断言这一点：`backward()` 之后，按通常方式创建的普通张量属性（没有设置 `requires_grad=True`）的 `.grad` 是 `None`，`requires_grad` 是 `False`，和注册过的缓冲区完全一样；只有参数才有梯度。下面让两个模型各做一次同样的反向传播，每个模型都在自己的单元格里重新创建：
-""",
-    ),
-    code(
-        """
-// Built in this cell, with their input: a backward pass only goes through tensors made in
-// the cell that runs it (lesson 1, step 1 says why).
-let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
-let with_buffer = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
-with_buffer.gradients(&with_buffer.forward(&ids)?.sum_all()?)?.show();
-"""
-    ),
-    code(
-        """
-let ids = Tensor::new(&[[5u32, 17, 42, 7, 99]], &Device::Cpu)?;
-let with_plain_field = PositionalEncodingWithPlainField::new(1000, 16, 50, 0)?;
-with_plain_field.gradients(&with_plain_field.forward(&ids)?.sum_all()?)?.show();
-"""
-    ),
-    md(
-        en="""
-In both models only `embedding.weight` gets a gradient. So gradients are no reason to prefer a
-buffer. The reasons are the three things a plain field misses: the move to the model's device
-(step 4), the cast to its dtype (step 6) and the checkpoint (step 7).
-""",
-        zh="""
-两个模型里都只有 `embedding.weight` 得到了梯度。所以梯度不是选择缓冲区的理由。真正的理由是普通字段做不到的三件事：随模型移到它的设备上（第 4 步），随模型转换数据类型（第 6 步），以及写进检查点（第 7 步）。
-""",
-    ),
-    md(
-        en="""
-## 6. Casts follow the module too
+What makes a buffer "not trained" is something else: it is not among `parameters()`, the
+list an optimizer is handed. `register_buffer` does not even switch gradients off: register a
+tensor that has `requires_grad=True`, and the buffer keeps it.
 
-Converting the model to bfloat16 converts its floating-point buffers too (in PyTorch:
-`model.to(torch.bfloat16)`, or `.half()` for float16). The table stays in step with the
-embedding, and the forward pass works in bf16.
+In candle a `Buffer` or a `Tensor` field holds an ordinary tensor, never a trainable variable,
+so neither gets a gradient. The cell keeps the same table both ways in one small module and
+runs a backward pass. It builds the module and its input itself: in evcxr a backward pass
+only reaches tensors made in the same cell.
 """,
         zh="""
-## 6. 类型转换也跟随模块
+## 3. 直接赋值的潜在问题之二：梯度计算混乱
 
-把模型转换成 bfloat16 时，它的浮点缓冲区也会一起转换（PyTorch 写作 `model.to(torch.bfloat16)`，转成 float16 则用 `.half()`）。位置编码表与嵌入层保持一致，前向传播以 bf16 运行。
+文章指出的第二个问题：PyTorch 可能把直接赋值的张量误当成需要梯度的参数，在反向传播时白白为它计算梯度。实际上不会这样。在 PyTorch 里，参数是 `nn.Parameter` 创建出来的；赋值给属性的张量仍是普通张量，`requires_grad=False`，自动求导不会为它计算任何东西，这一点和缓冲区完全一样。用 PyTorch 2.15 验证过：`backward()` 之后，普通属性和注册过的缓冲区的 `.grad` 都是 `None`，`requires_grad` 都是 `False`，只有 `embedding.weight` 有梯度。
+
+缓冲区之所以“不参与训练”，原因在别处：它不在 `parameters()` 里，而优化器拿到的正是这份列表。`register_buffer` 甚至不会关掉梯度：注册一个 `requires_grad=True` 的张量，缓冲区会原样保留这个设置。
+
+在 candle 里，`Buffer` 字段和 `Tensor` 字段装的都是普通张量，从来不是可训练的变量，所以两者都得不到梯度。下面的单元格把同一张表用两种方式放进一个小模块，再做一次反向传播。模块和输入都在这个单元格里创建：在 evcxr 中，反向传播只能到达同一个单元格里创建的张量。
 """,
     ),
     code(
         """
-model.to_dtype(DType::BF16)?;
-println!("embedding.weight: {:?}", model.embedding.weight.dtype());
-println!("pe: {:?}", model.pe.dtype());
-println!("{}{:?}", tr("output: ", "输出："), model.forward(&ids)?.dtype());
-"""
-    ),
-    md(
-        en="""
-Now the model with the table kept in a plain field. Its definition differs in one line (as in
-lesson 1, the diff reads the first model's name as the second's, so the `impl` line is shared):
-""",
-        zh="""
-再看把位置编码表放在普通字段里的模型。两者的定义只差一行（和第 1 课一样，差异对比把第一个模型的名字按第二个模型的名字看待，所以两者共用同一行 `impl`）：
-""",
-    ),
-    code('lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithPlainField")?.show();'),
-    md(
-        en="""
-The cast converts the embedding but not the table, which stays f32 (highlighted):
-""",
-        zh="""
-类型转换改变了嵌入层，却没有碰这张表，它仍然是 f32（高亮显示）：
-""",
-    ),
-    code(
-        """
-plain.to_dtype(DType::BF16)?;
-plain.diagnostics().show();
-"""
-    ),
-    md(
-        en="""
-…and the forward pass fails with candle's own dtype-mismatch error: bf16 embeddings plus an f32
-table. This is lesson 1's device mismatch in another guise, and it happens on every machine, GPU
-or not.
-""",
-        zh="""
-……于是前向传播失败，报出 candle 自己的数据类型不匹配错误：`dtype mismatch in add, lhs: BF16, rhs: F32` 的意思是，加法的左操作数（bf16 的嵌入）和右操作数（f32 的位置编码表）数据类型不同。这就是第 1 课设备不匹配问题的另一种面貌，而且在任何机器上都会出现，无论有没有 GPU。
-""",
-    ),
-    code(
-        """
-match plain.forward(&ids) {
-    Ok(out) => println!("{:?}", out.dtype()),
-    Err(err) => show_error(&err),
+#[derive(Module)]
+struct BothWays {
+    embedding: Embedding,
+    table_as_buffer: Buffer,
+    table_as_plain_field: Tensor,
+}
+
+let both = BothWays {
+    embedding: Embedding::new(100, 8, 0)?,
+    table_as_buffer: sinusoidal_table(3, 8)?.into(),
+    table_as_plain_field: sinusoidal_table(3, 8)?,
 };
+let tokens = Tensor::new(&[[5u32, 17, 42]], &Device::Cpu)?;
+let out = both.embedding.forward(&tokens)?.broadcast_add(&both.table_as_buffer)?.broadcast_add(&both.table_as_plain_field)?;
+both.gradients(&out.sum_all()?)?.show();
+"""
+    ),
+    md(
+        en="""
+Only `embedding.weight` gets a gradient. Gradients are no reason to choose a buffer; what a
+directly assigned tensor misses is the move (step 2), the cast (step 4) and the state dict
+(step 5).
+
+## 4. `register_buffer`, advantage 1: automatic device management
+
+The article: `model.cuda()` takes the buffer to the GPU, and `model.cpu()` brings it back.
+The same holds for dtypes: `model.half()` or `model.to(torch.bfloat16)` casts the
+floating-point buffers too. Both models go back to the CPU and are cast to bf16; the
+diagnostics list every tensor of the direct-assignment model and mark in words the one that
+missed the cast:
+""",
+        zh="""
+只有 `embedding.weight` 得到了梯度。所以梯度不是选择缓冲区的理由；直接赋值的张量真正缺的是：随模型移动（第 2 步）、随模型转换类型（第 4 步）、写进状态字典（第 5 步）。
+
+## 4. register_buffer 的优势之一：自动设备管理
+
+文章说：`model.cuda()` 会把缓冲区带到 GPU 上，`model.cpu()` 再把它带回来。数据类型也是这样：`model.half()` 或 `model.to(torch.bfloat16)` 会把浮点缓冲区一起转换。下面把两个模型都移回 CPU，再转换成 bf16；诊断表列出直接赋值模型的每一个张量，并用文字标出没有跟着转换的那一个：
+""",
+    ),
+    code(
+        """
+model.to_device(&Device::Cpu)?; // «PyTorch: model.cpu()‖PyTorch：model.cpu()»
+direct.to_device(&Device::Cpu)?;
+model.to_dtype(DType::BF16)?; // «PyTorch: model.to(torch.bfloat16)‖PyTorch：model.to(torch.bfloat16)»
+direct.to_dtype(DType::BF16)?;
+println!("model.pe: {}, {:?}", device_name(model.pe.device()), model.pe.dtype());
+direct.diagnostics().show();
+"""
+    ),
+    md(
+        en="""
+The buffer followed the model to bf16; the directly assigned table is still f32. Now the
+forward pass of each:
+""",
+        zh="""
+缓冲区跟着模型变成了 bf16，直接赋值的表仍是 f32。再分别做一次前向传播：
+""",
+    ),
+    code(
+        """
+if let Err(err) = direct.forward(&ids) {
+    show_error(&err);
+}
+println!("model: {:?}", model.forward(&ids)?.dtype());
 """,
         tags=["intended-error"],
         expect=["dtype mismatch in add, lhs: BF16, rhs: F32"],
     ),
     md(
         en="""
-Integer and byte buffers keep their dtype when a module is cast, as in PyTorch: a `u8` mask or an
-`i64` counter would mean something else as floats. A module of your own gets all of this by
-deriving `Module`: the field types say what each field is. Here is a small one, defined in this
-notebook:
+Here candle and PyTorch part ways. candle refuses to add tensors of two dtypes:
+`dtype mismatch in add, lhs: BF16, rhs: F32` (bf16 embeddings plus the f32 table). PyTorch
+raises nothing: it promotes `bf16 + f32` to float32, so the model silently computes in a dtype
+you did not choose, with a float32 result. Either way the directly assigned table missed the
+cast; in PyTorch you find out later, if at all.
+
+## 5. `register_buffer`, advantage 2: clear model structure
+
+The article: `named_buffers()` and `buffers()` list the buffers, `parameters()` the
+parameters, so the two kinds stay apart. The state dict, which the article's summary calls
+state persistence, holds both, and only registered tensors:
 """,
         zh="""
-与 PyTorch 一样，模块做类型转换时，整数和字节类型的缓冲区保持原来的类型：`u8` 掩码或 `i64` 计数器一旦变成浮点数，含义就变了。你自己的模块只要派生 `Module`（`#[derive(Module)]`），就能获得上面这一切：字段的类型说明了每个字段是什么。下面就在笔记本里定义一个小模块：
+在这里 candle 和 PyTorch 的做法不同。candle 拒绝把两种数据类型的张量相加：`dtype mismatch in add, lhs: BF16, rhs: F32`（bf16 的嵌入加上 f32 的位置编码表）。PyTorch 不会报错：它把 `bf16 + f32` 自动提升为 float32，模型于是悄悄地用一种你没有选择的数据类型计算，结果是 float32。无论哪种情况，直接赋值的表都没有跟着转换；只是在 PyTorch 里，你要到后来才会发现，甚至根本发现不了。
+
+## 5. register_buffer 的优势之二：明确的模型结构
+
+文章说：`named_buffers()` 和 `buffers()` 列出缓冲区，`parameters()` 列出参数，两类张量泾渭分明。状态字典（文章总结里说的“状态持久化”）则两者都包含，而且只包含注册过的张量：
+""",
+    ),
+    code(
+        """
+println!("model.named_parameters():  {:?}", names(&model.named_parameters()));
+println!("model.named_buffers():     {:?}", names(&model.named_buffers()));
+println!("direct.named_buffers():    {:?}", names(&direct.named_buffers()));
+println!("model.state_dict().keys():  {:?}", model.state_dict().keys().collect::<Vec<_>>());
+println!("direct.state_dict().keys(): {:?}", direct.state_dict().keys().collect::<Vec<_>>());
+"""
+    ),
+    md(
+        en="""
+A checkpoint of the direct-assignment model has no table in it: whoever loads it must rebuild
+the table exactly as it was.
+
+## 6. The worked example, and how it is used
+
+This is the article's model. To check its numbers against PyTorch's,
+`bench/make_positional.py` built it in PyTorch 2.15 at the article's size (`d_model = 8`,
+`max_seq_len = 6`, 100 tokens, `torch.manual_seed(0)`), with the table computed in float32 as
+the article computes it, and saved `torch.save(model.state_dict(), path)` as
+`data/reference/pytorch_pe_d8_len6.pth`. Its keys, `pe` and `embedding.weight`, are this
+model's, so the file loads as it is. Then the article's usage: model and input on the device,
+and the forward pass finds the table already there.
+""",
+        zh="""
+状态字典里没有位置编码表，意味着直接赋值模型的检查点里也没有它：加载检查点的人必须原样重建这张表。
+
+## 6. 实际案例：位置编码模型，以及使用场景
+
+这就是文章里的模型。为了和 PyTorch 的数值对照，`bench/make_positional.py` 用 PyTorch 2.15 按文章的尺寸（`d_model = 8`，`max_seq_len = 6`，100 个词元，`torch.manual_seed(0)`）构建了它，位置编码表按文章的写法用 float32 计算，再用 `torch.save(model.state_dict(), path)` 保存为 `data/reference/pytorch_pe_d8_len6.pth`。文件里的键 `pe` 和 `embedding.weight` 与这个模型的一致，所以可以原样加载。接着是文章的使用场景：模型和输入都放到设备上，前向传播时位置编码表已经在那里了。
+""",
+    ),
+    code(
+        """
+let mut article = PositionalEncodingModel::new(100, 8, 6)?;
+article.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::Strict)?; // «model.load_state_dict(torch.load(path))‖model.load_state_dict(torch.load(path))»
+article.to_device(&device)?; // «model = model.cuda()‖model = model.cuda()»
+let output = article.forward(&ids.to_device(&device)?)?; // «output = model(input_ids)‖output = model(input_ids)»
+println!("{}", TensorRepr(&output));
+""",
+        tags=["device-dependent"],
+    ),
+    md(
+        en="""
+These are the numbers PyTorch's model computes for these ids: the same weights and the same
+table, added once in f32.
+
+## 7. Thoughts on recomputing
+
+The article asks: if `register_buffer` saves the table, why compute it in `__init__` too,
+only for `load_state_dict` to replace it? Its answer is four reasons why that is fine. Each
+one, commented:
+
+1. **Low cost** ("these matrices are quick to compute"). True: the table is computed once
+   per model, 48 values here, and never per forward pass. Even building a tensor anew in every
+   forward pass is cheap, as long as it is built on the device; what does cost on a GPU is
+   copying it from the CPU on every call. Measured below.
+2. **Simpler code** ("no complicated lazy-loading logic"). True, and step 8 shows that the
+   lazy alternative the article offers next has a trap.
+3. **Numerical consistency** ("the saved values are exactly the ones used in training, free
+   of floating-point differences"). True, and visible here: candle computes the table with
+   f64 angles, PyTorch with float32 ones, and the two tables differ in their last digits. After
+   the load, the model holds PyTorch's table bit for bit (next cell).
+4. **Device management** ("the buffer is on the model's device"). True, but it is no reason
+   to compute or to save the table: every buffer, saved or not, moves with the module (step 4).
+   It answers "why a buffer", not "why compute it twice".
+
+Reason 3, shown: row 5 of the table, as the constructor computes it, and after loading
+PyTorch's file (PyTorch's row 5 starts `-0.95892429, 0.28366220, 0.47942552, 0.87758255`):
+""",
+        zh="""
+这就是 PyTorch 的模型对这几个 id 算出的数字：同样的权重、同样的表，用 f32 做一次加法。
+
+## 7. 关于重新计算的思考
+
+文章问：既然 `register_buffer` 会把表保存下来，为什么还要在 `__init__` 里再算一遍，然后又被 `load_state_dict` 换掉？它给出了四条理由，说明这样做没有问题。下面逐条点评：
+
+1. **计算成本较低**（“这些矩阵计算很快”）。没错：每个模型只算一次表，这里只有 48 个值，前向传播时从不重算。即使每次前向传播都重新构建一个张量，只要是在设备上构建，代价也很小；在 GPU 上真正花时间的，是每次调用都从 CPU 复制过去。下面会实际测量。
+2. **代码简洁性**（“避免复杂的延迟加载逻辑”）。没错，而且第 8 步会说明，文章接下来给出的延迟计算写法有一个陷阱。
+3. **数值一致性**（“保存的是训练时的精确值，避免浮点数精度差异”）。没错，在这里就能看到：candle 用 f64 计算角度，PyTorch 用 float32，两张表在最后几位上不同。加载之后，模型里就是 PyTorch 的表，一位不差（见下一个单元格）。
+4. **设备管理**（“确保缓冲区与模型在同一设备上”）。这一点本身没错，但它不是计算或保存这张表的理由：任何缓冲区，保存与否，都会随模块移动（第 4 步）。它回答的是“为什么用缓冲区”，而不是“为什么要算两遍”。
+
+先看第 3 条：表的第 5 行，一次是构造函数算出的，一次是加载 PyTorch 的文件之后的（PyTorch 的第 5 行以 `-0.95892429, 0.28366220, 0.47942552, 0.87758255` 开头）：
+""",
+    ),
+    code(
+        """
+let mut fresh = PositionalEncodingModel::new(100, 8, 6)?; // «the constructor computes the table‖构造函数计算这张表»
+let computed = fresh.pe.get(5)?;
+fresh.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::Strict)?; // «the load puts PyTorch's table in its place‖加载后换成 PyTorch 的表»
+println!("candle:  {:.8?}", computed.to_vec1::<f32>()?);
+println!("PyTorch: {:.8?}", fresh.pe.get(5)?.to_vec1::<f32>()?);
+"""
+    ),
+    md(
+        en="""
+The rows differ only in the last digit of one value. Across the whole table 11 of the 48
+values differ, by at most 6.0e-8; in a table of 50 positions and 16 dimensions the largest
+difference is 5.1e-7 (`tests/positional.rs` keeps both under a bound). Small, but not zero: a model trained with PyTorch's table
+gets exactly that table back only from the checkpoint.
+
+Reason 1, measured. Lesson 1's causal mask stands in for the table: one forward pass of causal
+attention with the mask kept as a buffer on the device, built anew on the device in every
+call, or kept on the CPU and copied over in every call. Each way is timed once per round, the
+three in turns, over 11 rounds. A way counts as slower or faster than the buffer only when the
+ranges of their rounds do not overlap, that is, every round of the one beat every round of the
+other; any smaller difference is reported as no measurable difference, so noise on a busy
+machine cannot produce a verdict.
+
+For comparison, the project's [BENCHMARKS.md](../../BENCHMARKS.md) measured a larger case on an
+H100 (batch 8, 1024 tokens, d = 768). PyTorch: 1.433 ms with the buffer, 1.497 ms with the
+mask rebuilt on the GPU in every call (+4 %), 1.841 ms with the mask copied from the CPU in
+every call (+28 %). candle: 1.755 ms with the buffer, 2.217 ms copied from the CPU (+26 %).
+""",
+        zh="""
+两行只在一个值的最后一位上不同。整张表 48 个值里有 11 个不同，最大差值是 6.0e-8；换成 50 个位置、16 维的表，最大差值是 5.1e-7（`tests/positional.rs` 检查两者都不超过一个上限）。差别很小，但不是零：用 PyTorch 的表训练出来的模型，只有从检查点里才能拿回一模一样的表。
+
+再实测第 1 条。这里用第 1 课的因果掩码代替位置编码表：因果注意力做一次前向传播，掩码有三种提供方式——作为缓冲区放在设备上；每次调用时在设备上重新构建；放在 CPU 上，每次调用时复制过去。每一轮把三种方式轮流各测一次，共测 11 轮。只有当两种方式各轮耗时的范围完全不重叠，也就是一方的每一轮都比另一方的每一轮快时，才判定它比缓冲区慢或快；差别再小一些，就报告为“测不出差别”。这样，机器繁忙带来的波动不会凭空造出一个结论。
+
+作为对照，本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过更大的规模（批大小 8、1024 个词元、d = 768）。PyTorch：用缓冲区 1.433 ms，每次调用时在 GPU 上重建掩码 1.497 ms（+4%），每次调用时从 CPU 复制 1.841 ms（+28%）。candle：用缓冲区 1.755 ms，从 CPU 复制 2.217 ms（+26%）。
+""",
+    ),
+    code(
+        """
+let timings = compare_mask_strategies(2, 64, 32, 11, &device)?; // «batch 2, 64 tokens, d = 32, 11 rounds‖批大小 2、64 个词元、d = 32，共 11 轮»
+timings.show();
+""",
+        tags=["nondeterministic"],
+    ),
+    md(
+        en="""
+So computing is cheap, and the buffer's advantage on a GPU is that nothing has to travel on
+each call. If you would rather not compute the table twice at all, the article's code does not
+show the simplest way: a non-persistent buffer (`register_buffer("pe", pe, persistent=False)`,
+in the crate `#[module(persistent = false)]`). It is computed in the constructor, moves and
+casts with the module, and stays out of the state dict, so no load replaces it. You give up
+reason 3: a checkpoint no longer carries the exact table. It is also the right home for a
+cache, a tensor the module keeps between calls but never saves; a plain field would miss the
+moves and casts of steps 2 and 4. (Hugging Face's Llama keeps its rotary `inv_freq` this way.)
+""",
+        zh="""
+可见计算本身很便宜；在 GPU 上，缓冲区的好处在于每次调用时不需要搬运任何东西。如果干脆不想把表算两遍，文章的代码里没有给出最简单的做法：非持久缓冲区（`register_buffer("pe", pe, persistent=False)`，在 crate 里写作 `#[module(persistent = false)]`）。它在构造函数里算好，随模块移动、转换类型，但不进状态字典，所以加载时不会有东西替换它。代价是放弃第 3 条：检查点里不再有这张表的精确值。缓存也应该放在这里：模块在多次调用之间保留、却从不保存的张量，如果放在普通字段里，就会错过第 2 步和第 4 步里的移动和类型转换。（Hugging Face 的 Llama 就是这样保存旋转位置编码的 `inv_freq` 的。）
 """,
     ),
     code(
         """
 #[derive(Module)]
-struct MixedDtypes {
-    weight: Param,
-    causal_u8: Buffer,
-    steps: Buffer,
-}
-
-let mut mixed = MixedDtypes {
-    weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
-    causal_u8: Buffer::new(causal_mask(4)?.to_dtype(DType::U8)?),
-    steps: Buffer::new(Tensor::new(&[0i64], &Device::Cpu)?),
-};
-mixed.to_dtype(DType::F16)?;
-mixed.diagnostics().show();
-"""
-    ),
-    md(
-        en="""
-## 7. Persistent or not
-
-A buffer declared with `#[module(persistent = false)]` (PyTorch:
-`register_buffer(..., persistent=False)`) still moves and casts with the module, but it is left
-out of the state dict. For a table that is pure maths that is often what you want: the
-checkpoint gets smaller, and every new model recomputes the table in its constructor.
-""",
-        zh="""
-## 7. 持久还是非持久
-
-用 `#[module(persistent = false)]` 声明的缓冲区（PyTorch 写作 `register_buffer(..., persistent=False)`）依然会随模块移到别的设备、转换类型，但不会写进状态字典。对于纯数学计算出来的表，这往往正合适：检查点文件更小，而每个新模型都会在构造函数里重新计算这张表。
-""",
-    ),
-    code(
-        """
-lesson_code::difference("PositionalEncodingWithBuffer", "PositionalEncodingWithNonPersistentBuffer")?.show();
-"""
-    ),
-    code(
-        """
-let persistent = PositionalEncodingWithBuffer::new(1000, 16, 50, 0)?;
-let non_persistent = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 0)?;
-let dir = scratch_dir()?;
-let mut files = Table::new(tr("The two models saved", "两个模型的检查点"), &[
-    (tr("model", "模型"), Column::Code),
-    (tr("state dict keys", "状态字典的键"), Column::Code),
-    (tr("file size (bytes)", "文件大小（字节）"), Column::Number),
-]);
-for (label, m) in [("persistent", &persistent as &dyn Module), ("non_persistent", &non_persistent)] {
-    let path = dir.join(format!("pe_{label}.safetensors"));
-    m.save(&path)?;
-    let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
-    files.row([m.type_name().to_string(), format!("{keys:?}"), std::fs::metadata(&path)?.len().to_string()]);
-}
-let table_bytes = persistent.pe.elem_count() * persistent.pe.dtype().size_in_bytes();
-println!("{}", match language {
-    Language::English => format!("the table itself: 50 × 16 f32 values = {table_bytes} bytes"),
-    Language::Chinese => format!("位置编码表本身：50 × 16 个 f32 值，共 {table_bytes} 字节"),
-});
-files.show();
-"""
-    ),
-    md(
-        en="""
-A fresh non-persistent model, built with another seed, loads the file: the embedding comes from
-the file, the table from the constructor.
-""",
-        zh="""
-用另一个种子新建一个非持久模型，再加载这个文件：嵌入层的权重来自文件，位置编码表来自构造函数。
-""",
-    ),
-    code(
-        """
-let mut restored = PositionalEncodingWithNonPersistentBuffer::new(1000, 16, 50, 1)?;
-restored.load(dir.join("pe_non_persistent.safetensors"), true)?;
-let same_embedding = restored.embedding.weight.to_vec2::<f32>()? == non_persistent.embedding.weight.to_vec2::<f32>()?;
-let table_recomputed = restored.pe.to_vec2::<f32>()? == sinusoidal_table(50, 16)?.to_vec2::<f32>()?;
-println!("{}{same_embedding}", tr("`embedding.weight` is the file's: ", "`embedding.weight` 来自文件："));
-println!("{}{table_recomputed}", tr("`pe` is the constructor's: ", "`pe` 由构造函数重新计算："));
-"""
-    ),
-    md(
-        en="""
-## 8. The same numbers as PyTorch
-
-Does candle's table match PyTorch's? `bench/make_positional.py` builds the article's model in
-PyTorch 2.15, computing the table in float32 the usual PyTorch way, and saves it with
-`torch.save(model.state_dict(), path)`: once at the article's size (`d_model = 8`,
-`max_seq_len = 6`) and once at this lesson's (16 dimensions, 50 positions). The files are in
-`data/reference/`. Each one's `pe` against `sinusoidal_table` of the same size:
-""",
-        zh="""
-## 8. 与 PyTorch 的数值一致性
-
-candle 算出的表和 PyTorch 的一样吗？`bench/make_positional.py` 用 PyTorch 2.15 构建文章里的模型，按 PyTorch 常见的写法用 float32 计算这张表，再用 `torch.save(model.state_dict(), path)` 保存：一次用文章的尺寸（`d_model = 8`，`max_seq_len = 6`），一次用本课的尺寸（16 维，50 个位置）。文件放在 `data/reference/` 里。下面把每个文件里的 `pe` 与同样尺寸的 `sinusoidal_table` 逐个比较：
-""",
-    ),
-    code(
-        """
-let mut comparison = Table::new(tr("candle's table against PyTorch's", "candle 的位置编码表与 PyTorch 的对比"), &[
-    (tr("file", "文件"), Column::Code),
-    (tr("keys", "键"), Column::Code),
-    ("d_model", Column::Number),
-    ("max_seq_len", Column::Number),
-    (tr("largest absolute difference", "最大绝对差"), Column::Number),
-]);
-for (d_model, max_seq_len) in [(8, 6), (16, 50)] {
-    let name = format!("pytorch_pe_d{d_model}_len{max_seq_len}.pth");
-    let saved = checkpoint::load(reference_file(&name), &Device::Cpu)?;
-    let pytorch = saved.get("pe").expect("PyTorch saved the buffer pe");
-    let candle = sinusoidal_table(max_seq_len, d_model)?;
-    let largest = (&candle - pytorch)?.abs()?.max_all()?.to_scalar::<f32>()?;
-    let keys: Vec<&str> = saved.keys().collect();
-    comparison.row([name.clone(), format!("{keys:?}"), d_model.to_string(), max_seq_len.to_string(), format!("{largest:.2e}")]);
-    if d_model == 8 {
-        println!("{}", tr("row 5 of the article's table:", "文章那张表的第 5 行："));
-        println!("  candle:  {:.8?}", candle.get(5)?.to_vec1::<f32>()?);
-        println!("  PyTorch: {:.8?}", pytorch.get(5)?.to_vec1::<f32>()?);
-    }
-}
-comparison.show();
-"""
-    ),
-    md(
-        en="""
-The tables agree to within 1e-6. What differences there are come from rounding: PyTorch computes
-the angles in float32, the crate in f64 with a single rounding at the end (step 1). In row 5 of
-the article's table only the third value differs, in its last digit. The longer table differs
-more, because the rounding error of a float32 angle grows with the angle, and so with the
-position. Both files have the crate's keys, `pe` and `embedding.weight`, so they load into the
-crate's model as they are (next step).
-""",
-        zh="""
-两张表的差距在 1e-6 以内。仅有的差异来自舍入：PyTorch 用 float32 计算角度，crate 用 f64 计算，只在最后舍入一次（见第 1 步）。文章那张表的第 5 行只有第三个值不同，差在最后一位。较长的表差得多一些，因为 float32 角度的舍入误差随角度增大，也就是随位置增大。两个文件的键 `pe` 和 `embedding.weight` 与 crate 的一致，所以能原样加载到 crate 的模型里（见下一步）。
-""",
-    ),
-    md(
-        en="""
-## 9. Computed in the constructor, then overwritten by the load
-
-The article raises a fair question about a persistent table: the constructor computes it, and
-loading a checkpoint then replaces it with the saved one. Which one does the model end up with,
-and was computing it wasted? Both happen, in that order, and the load wins. Here the
-constructor computes candle's table, and loading PyTorch's file replaces it:
-""",
-        zh="""
-## 9. 构造函数算好的表，被加载覆盖
-
-对持久的表，文章提了一个很实际的问题：构造函数先把表算好，加载检查点时又用保存的表把它替换掉。模型最后用的是哪一张？先算的那一遍是不是白算了？两件事都会发生，顺序如上，最终以加载的为准。下面由构造函数算出 candle 的表，再加载 PyTorch 的文件把它替换掉：
-""",
-    ),
-    code(
-        """
-fn bits(t: &Tensor) -> Result<Vec<u32>> {
-    Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
-}
-
-let path = reference_file("pytorch_pe_d16_len50.pth");
-let mut from_file = PositionalEncodingWithBuffer::new(100, 16, 50, 1)?; // the constructor computes the table
-let built = from_file.pe.flatten_all()?.to_vec1::<f32>()?;
-from_file.load(&path, true)?; // the load replaces it with the saved one
-let loaded = from_file.pe.flatten_all()?.to_vec1::<f32>()?;
-
-let saved = checkpoint::load(&path, &Device::Cpu)?;
-let same_as_file = bits(&from_file.pe)? == bits(saved.get("pe").expect("PyTorch saved the buffer pe"))?;
-let changed = built.iter().zip(&loaded).filter(|(a, b)| a != b).count();
-let k = (0..built.len()).max_by(|&i, &j| (built[i] - loaded[i]).abs().total_cmp(&(built[j] - loaded[j]).abs())).unwrap_or(0);
-match language {
-    Language::English => {
-        println!("{:.9}  `pe[{}, {}]` computed by the constructor", built[k], k / 16, k % 16);
-        println!("{:.9}  `pe[{}, {}]` after the load", loaded[k], k / 16, k % 16);
-        println!("values the load changed: {changed} of {}", built.len());
-    }
-    Language::Chinese => {
-        println!("{:.9}  构造函数算出的 `pe[{}, {}]`", built[k], k / 16, k % 16);
-        println!("{:.9}  加载之后的 `pe[{}, {}]`", loaded[k], k / 16, k % 16);
-        println!("加载改动的值：{} 个中的 {changed} 个", built.len());
-    }
-}
-println!("{}{same_as_file}", tr("the table is now the file's, bit for bit: ", "现在的表与文件里的逐位相同："));
-"""
-    ),
-    md(
-        en="""
-That is fine, for three reasons of our own:
-
-- **The load gives back exactly what was saved.** A model trained with PyTorch's table keeps
-  PyTorch's table, to the last bit, even though the constructor here computes a slightly
-  different one (step 8). The file, not the code that reads it, decides what the model
-  computes.
-- **The extra work is small and done once:** 800 values computed in the constructor, once per
-  model, not once per forward pass.
-- **The checkpoint is self-contained:** everything the forward pass reads is in the file, so a
-  program that has the weights but not the formula (another framework, another language) can
-  still run the model.
-
-If you would rather have the constructor's table win, make the buffer non-persistent (step 7):
-then nothing overwrites it, and the checkpoint is smaller.
-""",
-        zh="""
-这没有问题，理由有三条（是我们自己的总结）：
-
-- **加载还原的正是当初保存的东西**。用 PyTorch 的表训练出来的模型，加载后用的还是 PyTorch 的表，一位都不差，尽管这里的构造函数算出的表略有不同（第 8 步）。模型算什么，由文件决定，而不是由读取它的代码决定。
-- **多做的那点工作很少，而且只做一次**：构造函数算 800 个值，每个模型只算一次，而不是每次前向传播都算。
-- **检查点是自足的**：前向传播要读的东西全在文件里，所以一个只有权重、没有公式的程序（换一个框架，换一种语言）也能运行这个模型。
-
-如果希望以构造函数算出的表为准，就把缓冲区设为非持久（第 7 步）：这样就没有什么会覆盖它，检查点也更小。
-""",
-    ),
-    md(
-        en="""
-## 10. A buffer that starts as `None`
-
-The article also shows the lazy form, `self.register_buffer("pe", None)`: the module knows the
-name from the start and gets the tensor later, for instance once the first input says how long
-the table must be. In the crate the field is an `Option<Buffer>`. While it holds `None`, the
-diagnostics list it, but `named_buffers` and the state dict leave it out, as PyTorch does
-(checked with PyTorch 2.15):
-""",
-        zh="""
-## 10. 从 `None` 开始的缓冲区
-
-文章还介绍了惰性的写法 `self.register_buffer("pe", None)`：模块一开始就知道这个名字，张量以后再给，比如等第一个输入到来、知道表需要多长的时候。在 crate 里，这个字段的类型是 `Option<Buffer>`。它为 `None` 时，诊断表会列出它，但 `named_buffers` 和状态字典都不包含它，这与 PyTorch 的行为一致（用 PyTorch 2.15 核实过）：
-""",
-    ),
-    code(
-        """
-#[derive(Module)]
-struct LazyPositionalEncoding {
+struct NonPersistentModel {
     embedding: Embedding,
-    pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+    #[module(persistent = false)]
+    pe: Buffer, // «PyTorch: self.register_buffer("pe", pe, persistent=False)‖PyTorch：self.register_buffer("pe", pe, persistent=False)»
 }
 
-fn lists(m: &LazyPositionalEncoding) -> String {
-    let buffers: Vec<String> = m.named_buffers().into_iter().map(|(name, _)| name).collect();
-    let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
-    format!("named_buffers() = {buffers:?}, state_dict() = {keys:?}")
-}
-
-let mut lazy = LazyPositionalEncoding { embedding: Embedding::new(1000, 16, 0)?, pe: None };
-println!("{}{}", tr("while `pe` is None: ", "`pe` 为 None 时："), lists(&lazy));
-lazy.diagnostics().show();
+let non_persistent = NonPersistentModel { embedding: Embedding::new(100, 8, 0)?, pe: sinusoidal_table(6, 8)?.into() };
+println!("named_buffers():     {:?}", names(&non_persistent.named_buffers()));
+println!("state_dict().keys(): {:?}", non_persistent.state_dict().keys().collect::<Vec<_>>());
 """
     ),
     md(
         en="""
-Once `set_buffer` gives it a tensor (PyTorch: `self.pe = table`), it is a buffer like any other:
+## 8. Lazy computation: a buffer that starts as `None`
+
+The article's optimisation: with `compute_encoding=False` the constructor skips the table and
+registers `self.register_buffer("position_encoding", None)`, to be filled later, presumably by
+the checkpoint. In the crate such a buffer is an `Option<Buffer>` field.
+
+A `None` buffer is in neither `named_buffers()` nor `state_dict()`, in PyTorch as here. So a
+load does not fill it: the checkpoint's `pe` is a key the module does not have. Checked with
+PyTorch 2.15: a strict load raises
+`Error(s) in loading state_dict for Lazy: Unexpected key(s) in state_dict: "pe".`, and a
+non-strict one returns `_IncompatibleKeys(missing_keys=[], unexpected_keys=['pe'])` and leaves
+`pe` at `None`. The crate does the same. Strict first:
 """,
         zh="""
-一旦用 `set_buffer` 给它一个张量（PyTorch 写作 `self.pe = table`），它就和别的缓冲区没有区别了：
+## 8. 延迟计算：从 `None` 开始的缓冲区
+
+文章给出的优化：`compute_encoding=False` 时，构造函数不算表，只注册 `self.register_buffer("position_encoding", None)`，留待以后填上，想来是指从检查点里填。在 crate 里，这样的缓冲区就是一个 `Option<Buffer>` 字段。
+
+值为 `None` 的缓冲区既不在 `named_buffers()` 里，也不在 `state_dict()` 里，PyTorch 和这里都一样。所以加载不会填上它：检查点里的 `pe` 是模块没有的键。用 PyTorch 2.15 验证过：严格加载会报错 `Error(s) in loading state_dict for Lazy: Unexpected key(s) in state_dict: "pe".`；非严格加载返回 `_IncompatibleKeys(missing_keys=[], unexpected_keys=['pe'])`，而 `pe` 仍是 `None`。crate 的行为相同。先看严格加载：
 """,
     ),
     code(
         """
-lazy.set_buffer("pe", sinusoidal_table(50, 16)?)?;
-println!("{}{}", tr("after set_buffer: ", "set_buffer 之后："), lists(&lazy));
+#[derive(Module)]
+struct LazyModel {
+    embedding: Embedding,
+    pe: Option<Buffer>, // «PyTorch: self.register_buffer("pe", None)‖PyTorch：self.register_buffer("pe", None)»
+}
+
+let mut lazy = LazyModel { embedding: Embedding::new(100, 8, 0)?, pe: None };
+if let Err(err) = lazy.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::Strict) {
+    show_error(&err);
+}
+println!("lazy.pe.is_none(): {}", lazy.pe.is_none());
+""",
+        tags=["intended-error"],
+        expect=['Unexpected key(s) in state_dict: "pe".'],
+    ),
+    md(
+        en="""
+Then non-strict, and what it takes for a load to fill `pe`: give the buffer a tensor first
+(`set_buffer`; PyTorch: `self.pe = table`), which means computing the table after all.
+""",
+        zh="""
+再看非严格加载，以及怎样才能让加载填上 `pe`：先给缓冲区一个张量（`set_buffer`，PyTorch 写作 `self.pe = table`），也就是说，表终究还是要先算出来。
+""",
+    ),
+    code(
+        """
+println!("{}", lazy.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::NonStrict)?);
+println!("lazy.pe.is_none(): {}", lazy.pe.is_none());
+lazy.set_buffer("pe", sinusoidal_table(6, 8)?)?; // «PyTorch: lazy.pe = table‖PyTorch：lazy.pe = table»
+println!("{}", lazy.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::Strict)?);
 """
     ),
     md(
         en="""
-## 11. Reproducibility
+The lazy buffer saves nothing: the table has to be computed before the checkpoint can fill
+it, which is the constructor's work again, plus the extra code of reason 2. If the table is
+cheap (reason 1), compute it in the constructor; if you do not want it saved, make it
+non-persistent (step 7).
 
-A buffer drawn at random, a fixed random projection say, must come back exactly as it was, or
-the reloaded model is a different model. Saved with the module, it returns bit for bit:
+## 9. Random-number consistency
+
+The article: a buffer drawn at random is "exactly the same every time the model is loaded",
+which makes the model reproducible. True, and the reason matters: the numbers come back because
+the checkpoint holds them, not because the constructor draws them again. Each new model draws
+new ones (candle cannot even seed its CPU generator; PyTorch draws the same only after the same
+`torch.manual_seed`). The negative control: the same kind of draw kept in a plain field is not
+in the checkpoint, so the reloaded model keeps its own new draw.
 """,
         zh="""
-## 11. 可复现性
+延迟计算的缓冲区什么也没有省下：检查点要填它，得先把表算出来，这又回到了构造函数的工作，还多了第 2 条所说的额外代码。表算起来便宜（第 1 条），就在构造函数里算；不想保存它，就设为非持久（第 7 步）。
 
-随机生成的缓冲区（比如一个固定的随机投影矩阵）必须原样恢复，否则重新加载的模型就成了另一个模型。随模块一起保存后，它可以逐位不差地恢复：
+## 9. 随机数一致性
+
+文章说：随机初始化的缓冲区“每次加载模型时，随机数是完全一致的”，从而保证模型行为可以复现。这没错，但原因要说清楚：随机数能恢复，是因为检查点里存着它们，而不是因为构造函数又抽到了同样的数。每个新模型都会抽出新的随机数（candle 甚至无法给 CPU 上的随机数生成器设种子；PyTorch 也只有在同样的 `torch.manual_seed` 之后才会抽到同样的数）。阴性对照：同样随机生成、但放在普通字段里的张量不在检查点里，所以重新加载的模型保留的是它自己新抽到的数。
 """,
     ),
     code(
         """
 #[derive(Module)]
 struct RandomProjection {
-    projection: Buffer,
+    kept: Buffer,     // «saved with the model‖随模型一起保存»
+    not_kept: Tensor, // «negative control: a plain field‖阴性对照：普通字段»
 }
 
-let random = RandomProjection { projection: Buffer::new(Tensor::randn(0f32, 1.0, (16, 4), &Device::Cpu)?) };
-random.save(dir.join("random_buffer.pth"))?;
-
-let mut reloaded = RandomProjection { projection: Buffer::new(Tensor::zeros((16, 4), DType::F32, &Device::Cpu)?) };
-reloaded.load(dir.join("random_buffer.pth"), true)?;
-println!("{}{}", tr("identical bit for bit: ", "逐位相同："), bits(&random.projection)? == bits(&reloaded.projection)?);
-"""
-    ),
-    md(
-        en="""
-## 12. Why not rebuild the tensor in every forward pass?
-
-One could avoid the whole question by building the mask inside `forward`, or by keeping it on
-the CPU and copying it over on every call. The cell below measures one forward pass of causal
-attention (batch 2, 64 tokens, d = 32) each way on this machine's best device, the three ways
-in turns so that a busy moment on the machine hits all of them alike, and says what the figures
-show. Times vary from run to run.
-
-On a CPU the copy goes nowhere: the CPU is already the device. On a GPU it is a host-to-device
-transfer on every call; the project's [BENCHMARKS.md](../../BENCHMARKS.md) measured it on an
-H100 at batch 8, 1024 tokens, d = 768: 2.22 ms per call against 1.76 ms with the buffer.
-""",
-        zh="""
-## 12. 为什么不在每次前向传播时重新构建张量？
-
-也可以绕开这个问题：在 `forward` 里现场构建掩码，或者把掩码放在 CPU 上、每次调用时再复制过去。下面的单元格在本机最合适的设备上，分别按这几种做法测量一次因果注意力前向传播（批大小 2、64 个词元、d = 32）的耗时。三种做法轮流测量，机器忙的那一刻会同样落在三者身上。单元格最后会说明这些数字说明了什么。每次运行的时间会有波动。
-
-在 CPU 上，“复制”哪儿也不去：CPU 本身就是计算设备。在 GPU 上，每次调用都是一次从主机到设备的传输；本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过（批大小 8、1024 个词元、d = 768）：每次调用 2.22 ms，而用缓冲区是 1.76 ms。
-""",
-    ),
-    code(
-        """
-let strategies = cost::MaskStrategy::ALL;
-// 11 rounds, each timing the three ways once, side by side: a busy moment hits all three.
-let times = cost::forward_times_ms(2, 64, 32, 11, &device)?;
-let caption = match language {
-    Language::English => format!("One forward pass on {}, median of 11 calls each", device_name(&device)),
-    Language::Chinese => format!("一次前向传播的耗时（{}，各 11 次调用的中位数）", device_name(&device)),
-};
-let mut timing = Table::new(&caption, &[
-    (tr("mask", "掩码"), Column::Text),
-    (tr("ms", "毫秒"), Column::Number),
-    (tr("relative to the buffer", "相对于缓冲区"), Column::Number),
-]);
-for (strategy, ms) in strategies.iter().zip(&times) {
-    timing.row([strategy.label().to_string(), format!("{ms:.3}"), format!("{:.2}", ms / times[0])]);
+impl RandomProjection {
+    fn draw() -> Result<Self> {
+        let cpu = &Device::Cpu;
+        Ok(Self { kept: Tensor::randn(0f32, 1.0, 4, cpu)?.into(), not_kept: Tensor::randn(0f32, 1.0, 4, cpu)? })
+    }
 }
-timing.show();
-""",
-        tags=["nondeterministic"],
-    ),
-    code(
-        """
-let bars: Vec<(String, f64)> = strategies.iter().zip(&times).map(|(s, &ms)| (s.label().to_string(), ms)).collect();
-plots::bar_chart(&bars, &caption, tr("milliseconds", "毫秒"))?.show();
-""",
-        tags=["nondeterministic"],
-    ),
-    code(
-        """
-let fastest = (0..3).min_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(0);
-let slowest = (0..3).max_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(0);
-// Rounded up, so that "within" never understates the spread.
-let spread = ((times[slowest] / times[fastest] - 1.0) * 1000.0).ceil() / 10.0;
-let (fast, slow): (&str, &str) = (strategies[fastest].label(), strategies[slowest].label());
-let on = device_name(&device);
-let mut conclusion = match (language, spread < 10.0) {
-    (Language::English, true) => format!(
-        "On {on} the three ways are within {spread:.1} % of each other: however the mask is provided, it costs no \\
-         measurable time here. What the buffer buys on this device is correctness: it moves, casts and saves with the model."),
-    (Language::Chinese, true) => format!(
-        "在 {on} 上，三种做法彼此相差不到 {spread:.1}%：无论掩码怎样提供，这里都测不出时间上的差别。\\
-         在这个设备上，缓冲区带来的好处是正确性：它会随模型移到别的设备上、转换类型、一起保存。"),
-    (Language::English, false) => format!(
-        "On {on}, “{slow}” takes {:.2} times as long as “{fast}”, the fastest.", times[slowest] / times[fastest]),
-    (Language::Chinese, false) => format!(
-        "在 {on} 上，“{slow}”的耗时是最快的“{fast}”的 {:.2} 倍。", times[slowest] / times[fastest]),
-};
-if device.is_cpu() {
-    conclusion += "\\n";
-    conclusion += tr("On a CPU “copied from the CPU every call” copies nothing: the mask is already on the device.",
-                     "在 CPU 上，“每次调用时从 CPU 复制”其实什么也没有复制：掩码本来就在这个设备上。");
-}
-println!("{conclusion}");
-""",
-        tags=["nondeterministic"],
-    ),
-    md(
-        en="""
-A buffer costs memory instead: a `T × T` mask grows with the square of the context. Stored as
-f32 it takes 4 bytes per entry, as u8 one byte; a fused attention kernel that derives causality
-from the indices stores none.
-""",
-        zh="""
-缓冲区的代价则是内存：`T × T` 的掩码随上下文长度的平方增长。以 f32 存储每个元素占 4 字节，以 u8 存储占 1 字节；而从下标直接推导因果关系的融合注意力内核则完全不需要存储掩码。
-""",
-    ),
-    code(
-        """
-let contexts = [1024usize, 4096, 16384, 32768];
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-let kinds: [(&str, Option<DType>); 3] = [(tr("f32 mask", "f32 掩码"), Some(DType::F32)), (tr("u8 mask", "u8 掩码"), Some(DType::U8)),
-             (tr("no mask stored", "不存掩码"), None)];
-let mut columns: Vec<(&str, Column)> = vec![(tr("context length", "上下文长度"), Column::Number)];
-columns.extend(kinds.iter().map(|(name, _)| (*name, Column::Number)));
-let mut memory = Table::new(tr("Memory of one causal-mask buffer, in MiB", "一个因果掩码缓冲区占用的内存（MiB）"), &columns);
-for &n in &contexts {
-    let sizes = kinds.iter().map(|(_, dtype)| format!("{:.1}", mib(cost::mask_bytes(n, *dtype))));
-    memory.row(std::iter::once(n.to_string()).chain(sizes));
-}
-memory.show();
 """
     ),
     code(
         """
-let groups: Vec<String> = contexts.iter().map(|n| n.to_string()).collect();
-let series: Vec<(String, Vec<f64>)> = kinds
-    .iter()
-    .map(|(name, dtype)| (name.to_string(), contexts.iter().map(|&n| mib(cost::mask_bytes(n, *dtype))).collect()))
-    .collect();
-plots::grouped_bar_chart(&groups, &series, tr("Memory of a causal-mask buffer", "因果掩码缓冲区占用的内存"),
-                         tr("context length", "上下文长度"), "MiB")?.show();
+let original = RandomProjection::draw()?;
+let path = scratch_dir()?.join("random_projection.safetensors");
+original.save(&path)?;
+let mut reloaded = RandomProjection::draw()?; // «a new model draws new numbers‖新模型抽出新的随机数»
+reloaded.load(&path, LoadMode::Strict)?;
+println!("original.kept == reloaded.kept: {}", original.kept.to_vec1::<f32>()? == reloaded.kept.to_vec1::<f32>()?);
+println!("original.not_kept == reloaded.not_kept: {}", original.not_kept.to_vec1::<f32>()? == reloaded.not_kept.to_vec1::<f32>()?);
 """
     ),
     md(
         en="""
-## 13. Best practices
+## 10. Best practices: when to use which, and naming
 
-- **Register** every tensor the forward pass reads that belongs to the model but is not
-  trained: masks, position tables, running statistics (`running_mean`), fixed random
-  projections. Registering is what moves it with the model (step 4), casts it (step 6) and saves
-  it (step 7); gradients are no reason either way (step 5).
-- Make it **non-persistent** when it is pure maths of the configuration, like this table: the
-  constructor rebuilds it and the checkpoint gets smaller (step 7). Keep it **persistent** when it
-  carries state a checkpoint must restore: running statistics, a random draw (step 11), a table
-  that must come back exactly as the model was trained with it (step 9).
-- Use `Option<Buffer>` (PyTorch: `register_buffer(name, None)`) for a buffer whose tensor comes
-  later (step 10).
-- Keep a **plain field** only for what is not the model's: a value the caller owns, a cache you
-  rebuild on purpose. Nothing moves, casts or saves it.
-- **Name** a buffer for what it holds: `position_embeddings` or `pe`, `causal_mask` or `mask`,
-  never `temp` or `buf`. The name is the key in every checkpoint. When files travel between Rust
-  and PyTorch, the keys must be PyTorch's; `#[module(rename = "...")]` keeps a descriptive Rust
-  name with PyTorch's key.
-- When a forward pass fails with a device or dtype mismatch, look first for a tensor in a plain
-  field: `diagnostics()` lists every tensor with its kind, device and dtype.
+The article's lists, with what the steps above showed:
 
-The naming rule, shown. Descriptive names alone make keys that PyTorch's file does not have, and
-the strict load lists every key that does not match:
+| the article says | in practice |
+|---|---|
+| register a tensor that needs no gradient | register every tensor the forward pass reads and that belongs to the model: masks, tables, running statistics. Gradients decide nothing (step 3): a plain tensor gets none either |
+| register a tensor that must be saved and loaded with the model | a persistent buffer (the default); it is in the state dict (step 5) |
+| register a tensor that needs automatic device management | every buffer, persistent or not, moves and casts with the module (steps 2 and 4) |
+| assign directly: temporary results, intermediate values that need no saving | a value that lives only during one forward pass is a local variable, not a field. A tensor kept between calls (a cache) is a non-persistent buffer (step 7), never a plain field, or it misses moves and casts |
+| assign directly: plain Python objects (not tensors) | in Rust, fields of other types (sizes, flags, strings) are configuration: `#[derive(Module)]` accepts them and leaves them alone |
+| (its lazy option, step 8) a buffer that starts as `None` | a load never fills it; compute the table, or make the buffer non-persistent |
+
+**Naming.** The article recommends descriptive names (`position_embeddings`, `attention_mask`)
+over names like `temp`. Worth adding: the name is the key in every checkpoint, so renaming a
+buffer breaks every file saved before, and files shared with PyTorch must use PyTorch's keys.
+In the crate, `#[module(rename = "...")]` gives a field a descriptive Rust name and keeps the
+checkpoint's key. Without the rename, a field called `position_encoding` (the article's name)
+makes the key `position_encoding`, and a strict load of PyTorch's file fails with
+`Missing key(s) in state_dict: "position_encoding".` and `Unexpected key(s) in state_dict: "pe".`
+With it, the file loads:
 """,
         zh="""
-## 13. 最佳实践
+## 10. 最佳实践：何时用哪一种，以及命名规范
 
-- 凡是前向传播要读、属于模型但不参与训练的张量，都要**注册**成缓冲区：掩码、位置编码表、滑动统计量（`running_mean`）、固定的随机投影。注册之后，它才会随模型移到设备上（第 4 步）、转换类型（第 6 步）、写进检查点（第 7 步）；至于梯度，注册与否都一样（第 5 步）。
-- 如果它完全由配置经数学计算得出，比如这张位置编码表，就设为**非持久**：构造函数会重新算出它，检查点也更小（第 7 步）。如果它承载着检查点必须恢复的状态，就保持**持久**：滑动统计量、一次随机抽样的结果（第 11 步）、必须和训练时一模一样地还原的表（第 9 步）。
-- 张量要以后才有的缓冲区，用 `Option<Buffer>`（PyTorch 写作 `register_buffer(name, None)`，第 10 步）。
-- 只有不属于模型的东西才放在**普通字段**里：调用者自己持有的值、有意重建的缓存。普通字段不会被移到别的设备、转换类型或保存。
-- 给缓冲区**命名**时，要说清它装的是什么：`position_embeddings` 或 `pe`，`causal_mask` 或 `mask`，而不是 `temp` 或 `buf`。这个名字就是它在每个检查点里的键。文件要在 Rust 和 PyTorch 之间往来时，键必须与 PyTorch 的一致；`#[module(rename = "...")]` 可以让 Rust 里的字段名保持描述性，而键用 PyTorch 的。
-- 前向传播报设备或数据类型不匹配时，先找找是不是有张量放在普通字段里：`diagnostics()` 会列出每个张量的类别、设备和数据类型。
+文章给出的清单，对照前面各步的结果：
 
-下面演示命名的规则。只用描述性的名字，得到的键是 PyTorch 的文件里没有的；严格加载会列出所有对不上的键：
+| 文章的说法 | 实际上 |
+|---|---|
+| 不需要梯度的张量用 `register_buffer` | 前向传播要读、属于模型的张量都要注册：掩码、位置编码表、滑动统计量。梯度说明不了什么（第 3 步）：普通张量同样没有梯度 |
+| 需要与模型一起保存、加载的张量用 `register_buffer` | 用持久缓冲区（默认就是持久的）；它在状态字典里（第 5 步） |
+| 需要自动设备管理的张量用 `register_buffer` | 任何缓冲区，持久与否，都会随模块移动和转换类型（第 2、4 步） |
+| 直接赋值：临时计算结果、不需要保存的中间变量 | 只在一次前向传播中存在的值是局部变量，不是字段。在多次调用之间保留的张量（缓存）应该是非持久缓冲区（第 7 步），绝不能放在普通字段里，否则它会错过移动和类型转换 |
+| 直接赋值：纯 Python 对象（非张量） | 在 Rust 里，其他类型的字段（尺寸、开关、字符串）属于配置：`#[derive(Module)]` 接受它们，但不会去动它们 |
+| （文章的延迟计算，第 8 步）从 `None` 开始的缓冲区 | 加载永远不会填上它；要么自己把表算出来，要么把缓冲区设为非持久 |
+
+**命名规范。** 文章建议用描述性的名字（`position_embeddings`、`attention_mask`），避免 `temp` 这样的名字。还要补充一点：这个名字就是它在每个检查点里的键，所以给缓冲区改名会让以前保存的所有文件都加载不了；与 PyTorch 互通的文件还必须使用 PyTorch 的键。在 crate 里，`#[module(rename = "...")]` 让字段在 Rust 里用描述性的名字，同时保留检查点里的键。不加 rename 时，名为 `position_encoding`（文章用的名字）的字段对应的键就是 `position_encoding`，严格加载 PyTorch 的文件会报出 `Missing key(s) in state_dict: "position_encoding".` 和 `Unexpected key(s) in state_dict: "pe".`。加上 rename，文件就能加载了：
 """,
     ),
     code(
         """
 #[derive(Module)]
-struct DescriptiveNames {
-    token_embeddings: Embedding,
-    position_embeddings: Buffer,
-}
-
-let mut descriptive = DescriptiveNames {
-    token_embeddings: Embedding::new(100, 8, 0)?,
-    position_embeddings: Buffer::new(sinusoidal_table(6, 8)?),
-};
-println!("state_dict(): {:?}", descriptive.state_dict().keys().collect::<Vec<_>>());
-match descriptive.load(reference_file("pytorch_pe_d8_len6.pth"), true) {
-    Ok(keys) => println!("{keys}"),
-    Err(err) => show_error(&err),
-};
-""",
-        tags=["intended-error"],
-        expect=["Missing key(s) in state_dict:", "Unexpected key(s) in state_dict:"],
-    ),
-    md(
-        en="""
-`rename` keeps the descriptive Rust names and gives the checkpoint PyTorch's keys, and the same
-file loads:
-""",
-        zh="""
-上面的错误信息沿用 PyTorch 的原话：`Missing key(s)` 是模型有、文件里却没有的键，`Unexpected key(s)` 是文件里有、模型却不认识的键。`rename` 让 Rust 里的字段名保持描述性，检查点里的键则用 PyTorch 的，于是同一个文件就能加载了：
-""",
-    ),
-    code(
-        """
-#[derive(Module)]
-struct PyTorchKeys {
-    #[module(rename = "embedding")]
-    token_embeddings: Embedding,
+struct NamedModel {
+    embedding: Embedding,
     #[module(rename = "pe")]
-    position_embeddings: Buffer,
+    position_encoding: Buffer, // «a descriptive name in Rust, PyTorch's key in the file‖Rust 里用描述性的名字，文件里用 PyTorch 的键»
 }
 
-let mut renamed = PyTorchKeys {
-    token_embeddings: Embedding::new(100, 8, 0)?,
-    position_embeddings: Buffer::new(sinusoidal_table(6, 8)?),
-};
-println!("state_dict(): {:?}", renamed.state_dict().keys().collect::<Vec<_>>());
-println!("{}", renamed.load(reference_file("pytorch_pe_d8_len6.pth"), true)?);
+let mut named = NamedModel { embedding: Embedding::new(100, 8, 0)?, position_encoding: sinusoidal_table(6, 8)?.into() };
+println!("{:?}", named.state_dict().keys().collect::<Vec<_>>());
+println!("{}", named.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::Strict)?);
 """
+    ),
+    md(
+        en="""
+## Summary
+
+The article sums up what `register_buffer` provides; here is each point with the step that
+showed it:
+
+- **Automatic device management**: a buffer moves with `to_device` and casts with `to_dtype`;
+  a directly assigned tensor does neither, and the forward pass then fails in candle (device
+  mismatch on a GPU, step 2; dtype mismatch everywhere, step 4), while PyTorch silently
+  promotes a dtype mismatch to float32.
+- **State persistence**: persistent buffers are in the state dict and come back from a
+  checkpoint, random ones included (steps 5, 6, 9). Non-persistent buffers are not, by design
+  (step 7); a `None` buffer is not filled by a load (step 8).
+- **Structural integrity**: parameters and buffers are listed apart (step 5); what keeps a
+  buffer out of training is its absence from `parameters()`, not a lack of gradients (step 3).
+- **Numerical consistency**: a loaded table is the saved one bit for bit; one recomputed
+  elsewhere may differ in its last digits (step 7).
+
+Lesson 1 ends with a cheat sheet of PyTorch calls and their crate counterparts, and a table of
+symptoms and causes.
+""",
+        zh="""
+## 总结
+
+文章最后总结了 `register_buffer` 提供的几样东西；下面逐条列出，并注明是哪一步展示的：
+
+- **自动设备管理**：缓冲区会随 `to_device` 移动、随 `to_dtype` 转换；直接赋值的张量两样都不会，于是前向传播在 candle 里出错（GPU 上是设备不匹配，第 2 步；任何机器上都会出现数据类型不匹配，第 4 步），而 PyTorch 会把数据类型不匹配悄悄提升为 float32。
+- **状态持久化**：持久缓冲区在状态字典里，能从检查点恢复，随机生成的也一样（第 5、6、9 步）。非持久缓冲区有意不保存（第 7 步）；值为 `None` 的缓冲区不会被加载填上（第 8 步）。
+- **结构完整性**：参数和缓冲区分开列出（第 5 步）；缓冲区不参与训练，是因为它不在 `parameters()` 里，而不是因为它没有梯度（第 3 步）。
+- **数值一致性**：加载得到的表与保存的逐位相同；在别处重新计算的表可能在最后几位上不同（第 7 步）。
+
+第 1 课最后有一张 PyTorch 与 crate 的对照速查表，以及一张“现象与原因”表。
+""",
     ),
 ]

@@ -60,9 +60,11 @@ pub mod prelude {
         sinusoidal_table, PositionalEncodingWithBuffer, PositionalEncodingWithNonPersistentBuffer,
         PositionalEncodingWithPlainField,
     };
+    pub use crate::lesson::timing::{compare_mask_strategies, MaskTimings};
     pub use crate::notebook::diagnostics::Diagnose;
     pub use crate::notebook::display::{lesson_setup, show_error, Show};
     pub use crate::notebook::language::{tr, Language};
+    pub use crate::notebook::names::names;
     pub use crate::notebook::repr::TensorRepr;
     pub use crate::notebook::table::{Column, Table};
     pub use crate::notebook::text::{device_summary, kind_name};
