@@ -52,7 +52,7 @@ field keeps the longer name).
 
 *English version: [02-positional-encoding-buffers.ipynb](../en/02-positional-encoding-buffers.ipynb)*
 
-这一课跟着 Jian Wang 发表在 DEV Community 上的文章《pytorch register_buffer的一些思考》走，按文章原来的顺序，一节一节地看。文章讨论的问题是：一个不需要梯度的张量，为什么要用 `register_buffer` 注册，而不是直接赋值给一个属性？它用一个把位置编码表加到词元嵌入上的模型来回答。下面每一步都把文章某一节的说法实际运行一遍；说法站不住的地方，单元格会展示实际发生了什么。
+这一课跟着 Jian Wang 发表在 DEV Community 上的文章《pytorch register_buffer的一些思考》走，按文章原来的顺序，一节一节地看。文章讨论的问题是：一个不需要梯度的张量，为什么要用 `register_buffer` 注册，而不是直接赋值给一个属性？它举的例子是一个模型：把位置编码表加到词元嵌入上。下面每一步都把文章某一节的说法实际运行一遍；说法站不住的地方，单元格会展示实际发生了什么。
 
 文章的模型有三个部分：词元嵌入、注册为缓冲区 `position_encoding` 的正弦位置编码表，以及一个 `nn.Transformer`。Transformer 与缓冲区的问题无关，所以本课只保留嵌入和位置编码表，并且把缓冲区叫作 `pe`，与 `data/reference/` 里 PyTorch 生成的参考文件一致（第 10 步会说明 Rust 字段怎样保留更长的名字）。
 
@@ -103,7 +103,7 @@ rows to the token embeddings. First the model with direct assignment:
 
 文章从两种保存位置编码表的写法讲起：`self.position_encoding = position_encoding`（直接赋值）和 `self.register_buffer("position_encoding", position_encoding)`。在 crate 里，由结构体字段的类型来做这个选择：`Tensor` 类型的字段相当于直接赋值，`Buffer` 类型的字段就是注册过的缓冲区。
 
-位置编码表与文章里的相同：`PE[pos, 2i] = sin(pos / 10000^(2i/d))`，`PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`，由 `sinusoidal_table(max_seq_len, d_model)` 计算（每个角度先用 f64 计算，最后舍入一次成 f32）。前向传播把表的前 `seq_len` 行加到词元嵌入上。先写直接赋值的模型：
+位置编码表与文章里的相同：`PE[pos, 2i] = sin(pos / 10000^(2i/d))`，`PE[pos, 2i+1] = cos(pos / 10000^(2i/d))`，由 `sinusoidal_table(max_seq_len, d_model)` 计算（每个角度先用 f64 计算，最后只舍入一次，得到 f32）。前向传播把表的前 `seq_len` 行加到词元嵌入上。先写直接赋值的模型：
 """,
     ),
     code(
@@ -169,7 +169,7 @@ sequence of three token ids. On the CPU where they are built, the two options gi
 numbers:
 """,
         zh="""
-两个模型都用文章的尺寸（`d_model = 8`，`max_seq_len = 6`），词表 100 个词元，输入是一条含 3 个词元 id 的序列。在创建它们的 CPU 上，两种方案算出的数字完全相同：
+两个模型都用文章的尺寸（`d_model = 8`，`max_seq_len = 6`），词表 100 个词元，输入是一条含 3 个词元 id 的序列。两个模型都建在 CPU 上，这时两种方案算出的数字完全相同：
 """,
     ),
     code(
@@ -203,7 +203,7 @@ fails. Step 4 shows a failure of the same kind that happens on every machine.
 
 文章指出的第一个问题：`model.cuda()` 把参数移到 GPU 上，直接赋值的张量却留在 CPU 上，前向传播随之出错。crate 的 `to_device(&device)` 对应 PyTorch 的 `model.to(device)`；`best_device()` 在有 GPU 时选 GPU（CUDA，或 Mac 上的 Metal），否则选 CPU。
 
-**看到什么取决于机器。** 在 GPU 上，单元格打印 `direct.pe: cpu` 和 `model.pe: cuda:0`，直接赋值模型的前向传播报出 candle 的 `device mismatch in add`（嵌入在 GPU 上，位置编码表在 CPU 上）；PyTorch 则抛出以 `Expected all tensors to be on the same device` 开头的 `RuntimeError`。在只有 CPU 的机器上，最合适的设备就是 CPU 本身：两张表都打印 `cpu`，什么都没有移动，也不会出错。第 4 步会展示同一类问题在任何机器上都会出现的情形。
+**看到什么取决于机器。** 在 GPU 上，单元格打印 `direct.pe: cpu` 和 `model.pe: cuda:0`，直接赋值模型的前向传播报出 candle 的 `device mismatch in add`（嵌入在 GPU 上，位置编码表在 CPU 上）；PyTorch 则抛出以 `Expected all tensors to be on the same device` 开头的 `RuntimeError`。在只有 CPU 的机器上，最合适的设备就是 CPU 本身：两张表都打印 `cpu`，什么都没有移动，也不会出错。第 4 步展示的同类问题则在任何机器上都会出现。
 """,
     ),
     code(
@@ -367,7 +367,7 @@ model's, so the file loads as it is. Then the article's usage: model and input o
 and the forward pass finds the table already there.
 """,
         zh="""
-状态字典里没有位置编码表，意味着直接赋值模型的检查点里也没有它：加载检查点的人必须原样重建这张表。
+直接赋值模型的状态字典里没有位置编码表，所以它的检查点里也没有：加载检查点的人必须自己原样重建这张表。
 
 ## 6. 实际案例：位置编码模型，以及使用场景
 
@@ -398,7 +398,8 @@ one, commented:
 1. **Low cost** ("these matrices are quick to compute"). True: the table is computed once
    per model, 48 values here, and never per forward pass. Even building a tensor anew in every
    forward pass is cheap, as long as it is built on the device; what does cost on a GPU is
-   copying it from the CPU on every call. Measured below.
+   copying it from the CPU on every call. Measured below on this machine, and on an H100 in
+   the project's benchmarks.
 2. **Simpler code** ("no complicated lazy-loading logic"). True, and step 8 shows that the
    lazy alternative the article offers next has a trap.
 3. **Numerical consistency** ("the saved values are exactly the ones used in training, free
@@ -419,7 +420,7 @@ PyTorch's file (PyTorch's row 5 starts `-0.95892429, 0.28366220, 0.47942552, 0.8
 
 文章问：既然 `register_buffer` 会把表保存下来，为什么还要在 `__init__` 里再算一遍，然后又被 `load_state_dict` 换掉？它给出了四条理由，说明这样做没有问题。下面逐条点评：
 
-1. **计算成本较低**（“这些矩阵计算很快”）。没错：每个模型只算一次表，这里只有 48 个值，前向传播时从不重算。即使每次前向传播都重新构建一个张量，只要是在设备上构建，代价也很小；在 GPU 上真正花时间的，是每次调用都从 CPU 复制过去。下面会实际测量。
+1. **计算成本较低**（“这些矩阵计算很快”）。没错：每个模型只算一次表，这里只有 48 个值，前向传播时从不重算。即使每次前向传播都重新构建一个张量，只要是在设备上构建，代价也很小；在 GPU 上真正花时间的，是每次调用都从 CPU 复制过去。下面在本机上实测，H100 上的数字则来自本项目的基准测试。
 2. **代码简洁性**（“避免复杂的延迟加载逻辑”）。没错，而且第 8 步会说明，文章接下来给出的延迟计算写法有一个陷阱。
 3. **数值一致性**（“保存的是训练时的精确值，避免浮点数精度差异”）。没错，在这里就能看到：candle 用 f64 计算角度，PyTorch 用 float32，两张表在最后几位上不同。加载之后，模型里就是 PyTorch 的表，一位不差（见下一个单元格）。
 4. **设备管理**（“确保缓冲区与模型在同一设备上”）。这一点本身没错，但它不是计算或保存这张表的理由：任何缓冲区，保存与否，都会随模块移动（第 4 步）。它回答的是“为什么用缓冲区”，而不是“为什么要算两遍”。
@@ -483,7 +484,7 @@ cache, a tensor the module keeps between calls but never saves; a plain field wo
 moves and casts of steps 2 and 4. (Hugging Face's Llama keeps its rotary `inv_freq` this way.)
 """,
         zh="""
-可见计算本身很便宜；在 GPU 上，缓冲区的好处在于每次调用时不需要搬运任何东西。如果干脆不想把表算两遍，文章的代码里没有给出最简单的做法：非持久缓冲区（`register_buffer("pe", pe, persistent=False)`，在 crate 里写作 `#[module(persistent = false)]`）。它在构造函数里算好，随模块移动、转换类型，但不进状态字典，所以加载时不会有东西替换它。代价是放弃第 3 条：检查点里不再有这张表的精确值。缓存也应该放在这里：模块在多次调用之间保留、却从不保存的张量，如果放在普通字段里，就会错过第 2 步和第 4 步里的移动和类型转换。（Hugging Face 的 Llama 就是这样保存旋转位置编码的 `inv_freq` 的。）
+可见计算本身很便宜；在 GPU 上，缓冲区的好处在于每次调用时不需要搬运任何东西。如果干脆不想把表算两遍，文章的代码里没有给出最简单的做法：非持久缓冲区（`register_buffer("pe", pe, persistent=False)`，在 crate 里写作 `#[module(persistent = false)]`）。它在构造函数里算好，随模块移动、转换类型，但不进状态字典，所以加载时也就没有东西去替换它。代价是放弃第 3 条：检查点里不再有这张表的精确值。缓存也应该放在这里：模块在多次调用之间保留、却从不保存的张量，如果放在普通字段里，就会错过第 2 步和第 4 步里的移动和类型转换。（Hugging Face 的 Llama 就是这样保存旋转位置编码的 `inv_freq` 的。）
 """,
     ),
     code(
@@ -518,7 +519,7 @@ non-strict one returns `_IncompatibleKeys(missing_keys=[], unexpected_keys=['pe'
         zh="""
 ## 8. 延迟计算：从 `None` 开始的缓冲区
 
-文章给出的优化：`compute_encoding=False` 时，构造函数不算表，只注册 `self.register_buffer("position_encoding", None)`，留待以后填上，想来是指从检查点里填。在 crate 里，这样的缓冲区就是一个 `Option<Buffer>` 字段。
+文章给出的优化：`compute_encoding=False` 时，构造函数不算表，只注册 `self.register_buffer("position_encoding", None)`，留待以后再填，言下之意是等检查点来填。在 crate 里，这样的缓冲区就是一个 `Option<Buffer>` 字段。
 
 值为 `None` 的缓冲区既不在 `named_buffers()` 里，也不在 `state_dict()` 里，PyTorch 和这里都一样。所以加载不会填上它：检查点里的 `pe` 是模块没有的键。用 PyTorch 2.15 验证过：严格加载会报错 `Error(s) in loading state_dict for Lazy: Unexpected key(s) in state_dict: "pe".`；非严格加载返回 `_IncompatibleKeys(missing_keys=[], unexpected_keys=['pe'])`，而 `pe` 仍是 `None`。crate 的行为相同。先看严格加载：
 """,
