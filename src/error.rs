@@ -32,8 +32,11 @@ pub enum Error {
     Plot(String),
 }
 
-/// `Result` with this crate's [`Error`].
-pub type Result<T> = std::result::Result<T, Error>;
+/// `Result` with this crate's [`Error`] by default. The error type can still be named
+/// (`Result<(), Box<dyn Error>>`), so that code in the same scope that spells out
+/// `Result<T, E>`, as evcxr's generated code does, keeps working after a glob import of the
+/// prelude.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A checkpoint error for `path`.

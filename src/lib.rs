@@ -73,4 +73,8 @@ pub mod prelude {
     pub use candle_nn::ops::softmax;
     // What `parameters()` is for: an optimizer takes the module's parameters, never its buffers.
     pub use candle_nn::{Optimizer, SGD};
+    // candle itself, by its own names: `candle_core::Tensor`, `candle_nn::ops::sigmoid`, … in
+    // code (a notebook cell) whose crate depends on this one only.
+    pub use candle_core;
+    pub use candle_nn;
 }
