@@ -533,3 +533,23 @@ fn a_difference_of_a_snippet_with_itself_is_empty_and_unknown_names_are_errors()
         "{err}"
     );
 }
+
+#[test]
+fn modules_print_like_pytorch() {
+    let exp = expected();
+    assert_eq!(
+        without_buffer().to_string(),
+        text(&exp, "without_buffer/module_print")
+    );
+    assert_eq!(
+        with_buffer().to_string(),
+        text(&exp, "with_buffer/module_print")
+    );
+    let dropout = Dropout::new(0.1).unwrap();
+    assert_eq!(dropout.to_string(), "Dropout(p=0.1, inplace=False)");
+    let with_bias = Linear::new(4, 5, true).unwrap();
+    assert_eq!(
+        with_bias.to_string(),
+        "Linear(in_features=4, out_features=5, bias=True)"
+    );
+}

@@ -93,3 +93,10 @@ fn the_learners_modules_refuse_too_many_tokens_as_the_crates_do() {
         "{err}"
     );
 }
+
+#[test]
+fn the_learners_modules_print_as_the_crates() {
+    let ours = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    let theirs = crate_modules::CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
+    assert_eq!(ours.to_string(), theirs.to_string());
+}

@@ -9,7 +9,10 @@
 //!
 //! - `#[module(rename = "W_query")]`: the name PyTorch uses, when Rust's naming differs;
 //! - `#[module(persistent = false)]`: a buffer left out of the state dict;
-//! - `#[module(skip)]`: a field the module walk never sees.
+//! - `#[module(skip)]`: a field the module walk never sees;
+//!
+//! and, on the struct, `#[module(extra_repr = "method")]`: a `fn(&self) -> String` whose
+//! text goes inside the parentheses when the module prints (PyTorch's `extra_repr`).
 //!
 //! For
 //!
@@ -41,6 +44,8 @@
 //!         ]
 //!     }
 //! }
+//!
+//! impl std::fmt::Display for Scale { /* Module::repr: as PyTorch prints a module */ }
 //! ```
 //!
 //! with every path spelled out from `::understanding_buffers::core::field`.
@@ -96,6 +101,14 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     }
 
+    let extra_repr = match struct_settings(&input.attrs)? {
+        Some(method) => quote!(
+            fn extra_repr(&self) -> ::std::string::String {
+                Self::#method(self)
+            }
+        ),
+        None => quote!(),
+    };
     let krate = quote!(::understanding_buffers);
     let field = quote!(#krate::core::field);
     let reads = entries.iter().map(|e| {
@@ -123,6 +136,14 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
             fn fields_mut(&mut self) -> ::std::vec::Vec<(&'static str, #field::FieldMut<'_>)> {
                 ::std::vec![#(#writes),*]
+            }
+            #extra_repr
+        }
+
+        // The module prints as PyTorch prints it (`Module::repr`).
+        impl #impl_generics ::std::fmt::Display for #ty #ty_generics #where_clause {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&#krate::core::module::Module::repr(self))
             }
         }
     })
@@ -162,6 +183,26 @@ fn entry(ident: Ident, ty: Span, attrs: &[syn::Attribute]) -> syn::Result<Option
         persistent,
         ty,
     }))
+}
+
+/// The struct's own `#[module(extra_repr = "method")]`: the method that gives PyTorch's
+/// `extra_repr` text.
+fn struct_settings(attrs: &[syn::Attribute]) -> syn::Result<Option<Ident>> {
+    let mut method = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("module")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("extra_repr") {
+                let value: LitStr = meta.value()?.parse()?;
+                method = Some(value.parse::<Ident>()?);
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown module attribute on a struct; expected `extra_repr = \"method\"` (a `fn(&self) -> String` that gives PyTorch's extra_repr)",
+                ))
+            }
+        })?;
+    }
+    Ok(method)
 }
 
 fn not_a_struct(input: &DeriveInput) -> Error {

@@ -3,6 +3,8 @@
 //! Their forward passes are candle-nn's; these types add the parameters, the checks with
 //! plain error messages, and (for dropout) the training mode.
 
+use std::fmt;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Module as _;
 
@@ -28,6 +30,7 @@ use crate::error::{Error, Result};
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 #[derive(Clone, Debug, Module)]
+#[module(extra_repr = "settings")]
 pub struct Linear {
     /// The weight, `(d_out, d_in)`.
     pub weight: Param,
@@ -53,6 +56,18 @@ impl Linear {
     /// The size of the inputs' last dimension, `d_in`.
     pub fn in_features(&self) -> usize {
         self.weight.dims().get(1).copied().unwrap_or(0)
+    }
+
+    /// The size of the outputs' last dimension, `d_out`.
+    pub fn out_features(&self) -> usize {
+        self.weight.dims().first().copied().unwrap_or(0)
+    }
+
+    /// PyTorch's `extra_repr`: `in_features=3, out_features=2, bias=False`.
+    fn settings(&self) -> String {
+        let bias = if self.bias.is_some() { "True" } else { "False" };
+        let (i, o) = (self.in_features(), self.out_features());
+        format!("in_features={i}, out_features={o}, bias={bias}")
     }
 
     /// Applies the layer to the last dimension of `x` (candle-nn's `Linear`).
@@ -86,6 +101,7 @@ impl Linear {
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 #[derive(Clone, Debug, Module)]
+#[module(extra_repr = "settings")]
 pub struct Embedding {
     /// The vectors, `(vocab_size, dim)`.
     pub weight: Param,
@@ -102,6 +118,11 @@ impl Embedding {
     /// The number of vectors.
     pub fn vocab_size(&self) -> usize {
         self.weight.dims().first().copied().unwrap_or(0)
+    }
+
+    /// PyTorch's `extra_repr`: `100, 8` (the number of vectors and their size).
+    fn settings(&self) -> String {
+        format!("{}, {}", self.vocab_size(), self.dim())
     }
 
     /// The size of each vector.
@@ -181,9 +202,28 @@ impl Dropout {
     }
 }
 
+impl fmt::Display for Dropout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.repr())
+    }
+}
+
+/// A float as Python prints it: `0.0`, `0.1`, `0.25`.
+fn python_float(x: f32) -> String {
+    let text = x.to_string();
+    if text.contains(['.', 'e', 'N', 'i']) {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
 impl Module for Dropout {
     fn type_name(&self) -> &'static str {
         "Dropout"
+    }
+    fn extra_repr(&self) -> String {
+        format!("p={}, inplace=False", python_float(self.p))
     }
     fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
         Vec::new()

@@ -262,6 +262,54 @@ pub trait Module {
     /// Every field the module walk sees, with its name, in declaration order.
     fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)>;
 
+    /// What PyTorch's `extra_repr` gives: the settings shown inside the parentheses of this
+    /// module's printout, e.g. `in_features=3, out_features=2, bias=False`. Empty by default;
+    /// `#[derive(Module)]` takes it from a method named by `#[module(extra_repr = "name")]`.
+    fn extra_repr(&self) -> String {
+        String::new()
+    }
+
+    /// The module as PyTorch prints it: its type, its settings and, one per line, its child
+    /// modules by name (tensors are not listed; `state_dict` and `diagnostics` show them).
+    /// `#[derive(Module)]` makes this the type's `Display`, so `println!("{model}")` shows it.
+    ///
+    /// ```
+    /// use understanding_buffers::prelude::*;
+    ///
+    /// let m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+    /// assert_eq!(
+    ///     m.to_string(),
+    ///     "CausalAttentionWithBuffer(\n  \
+    ///        (W_query): Linear(in_features=3, out_features=2, bias=False)\n  \
+    ///        (W_key): Linear(in_features=3, out_features=2, bias=False)\n  \
+    ///        (W_value): Linear(in_features=3, out_features=2, bias=False)\n  \
+    ///        (dropout): Dropout(p=0.0, inplace=False)\n\
+    ///      )"
+    /// );
+    /// # Ok::<(), understanding_buffers::error::Error>(())
+    /// ```
+    fn repr(&self) -> String {
+        let indent = |text: &str| text.replace('\n', "\n  ");
+        let extra = self.extra_repr();
+        let children: Vec<String> = self
+            .fields()
+            .into_iter()
+            .filter_map(|(name, field)| match field {
+                FieldRef::Child(child) => Some(format!("({name}): {}", indent(&child.repr()))),
+                _ => None,
+            })
+            .collect();
+        if children.is_empty() {
+            return format!("{}({extra})", self.type_name());
+        }
+        let mut lines = Vec::new();
+        if !extra.is_empty() {
+            lines.push(indent(&extra));
+        }
+        lines.extend(children);
+        format!("{}(\n  {}\n)", self.type_name(), lines.join("\n  "))
+    }
+
     /// The same fields, mutably.
     fn fields_mut(&mut self) -> Vec<(&'static str, FieldMut<'_>)>;
 
