@@ -584,3 +584,55 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_scratch_folder_is_private_to_its_process() {
+    let dir = scratch_dir().unwrap();
+    assert_eq!(scratch_dir().unwrap(), dir, "one folder per process");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "readable by its owner only");
+    }
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    let pid = std::process::id().to_string();
+    assert!(
+        name.starts_with(&format!("understanding-buffers-{pid}-")),
+        "{name}"
+    );
+    // Another process gets a folder of its own, and an abandoned folder (of a process that
+    // has ended) is removed when the next one is made.
+    let temp = std::env::temp_dir();
+    let abandoned = temp.join("understanding-buffers-999999999-1");
+    std::fs::create_dir_all(&abandoned).unwrap();
+    let other = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "print_a_scratch_folder",
+            "--nocapture",
+            "--ignored",
+        ])
+        .env_remove("UB_SCRATCH_DIR")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&other.stdout);
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("scratch: "))
+        .unwrap_or_else(|| panic!("the child printed no folder:\n{out}"));
+    assert_ne!(std::path::Path::new(line), dir);
+    if std::path::Path::new("/proc/self").exists() {
+        assert!(
+            !abandoned.exists(),
+            "the ended process's folder is still there"
+        );
+    }
+}
+
+/// Run by the test above in a process of its own.
+#[test]
+#[ignore = "run by the_scratch_folder_is_private_to_its_process"]
+fn print_a_scratch_folder() {
+    println!("scratch: {}", scratch_dir().unwrap().display());
+}

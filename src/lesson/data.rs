@@ -69,10 +69,88 @@ pub fn reference_file(name: &str) -> PathBuf {
         })
 }
 
-/// A scratch directory for the lessons' own checkpoints (`<temp>/understanding-buffers`),
-/// created if needed.
+/// The environment variable that remembers this process's scratch directory: every
+/// notebook cell is a separate library with statics of its own, but they share the
+/// process's environment.
+const SCRATCH_VARIABLE: &str = "UB_SCRATCH_DIR";
+/// What scratch directories are named: `<prefix><process id>-<nonce>`.
+const SCRATCH_PREFIX: &str = "understanding-buffers-";
+
+/// A scratch directory for the lessons' own checkpoints, private to this process: each
+/// kernel (and so each user) gets its own, so that two never read each other's files or
+/// trip over each other's permissions. It is created on first use, readable by its owner
+/// only, under the system's temporary folder (`<temp>/understanding-buffers-<pid>-<n>`);
+/// later calls in the same process return the same folder. Folders left by processes that
+/// have ended are removed when a new one is made (on Linux, where that can be checked).
+///
+/// ```
+/// let a = understanding_buffers::lesson::data::scratch_dir()?;
+/// assert_eq!(a, understanding_buffers::lesson::data::scratch_dir()?);
+/// assert!(a.is_dir());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn scratch_dir() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join("understanding-buffers");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    if let Some(dir) = std::env::var_os(SCRATCH_VARIABLE).map(PathBuf::from) {
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+    }
+    let temp = std::env::temp_dir();
+    remove_abandoned_scratch_dirs(&temp);
+    let pid = std::process::id();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut last_error = None;
+    for attempt in 0..100u32 {
+        let dir = temp.join(format!(
+            "{SCRATCH_PREFIX}{pid}-{}",
+            nanos.wrapping_add(attempt)
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(&dir) {
+            Ok(()) => {
+                // Set before any other thread of ours reads the environment.
+                std::env::set_var(SCRATCH_VARIABLE, &dir);
+                return Ok(dir);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(err),
+            Err(err) => {
+                return Err(std::io::Error::new(
+                    err.kind(),
+                    format!(
+                        "cannot create a scratch folder in {}: {err}; set TMPDIR to a folder you can write to",
+                        temp.display()
+                    ),
+                ))
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no free scratch folder name")))
+}
+
+/// Removes the scratch folders of processes that no longer run (Linux: `/proc/<pid>` is
+/// gone). Folders of other users cannot be removed and are left alone, as are any that
+/// cannot be told apart from a running process's.
+fn remove_abandoned_scratch_dirs(temp: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
