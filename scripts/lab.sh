@@ -31,6 +31,7 @@ fi
 
 root_dir=$UB_ROOT/notebooks
 [ -d "$root_dir" ] || root_dir=$UB_ROOT
+ub_trust_lessons
 ub_step "Starting JupyterLab in $root_dir (stop it with Ctrl-C)"
 ub_info "Open en/ (English) or zh/ (中文) and start with 01-understanding-buffers.ipynb."
 # Rust is the default for new notebooks (JupyterLab also lists the Python kernel it ships with).

@@ -187,6 +187,32 @@ ub_lab_settings() {
 JSON
 }
 
+# JupyterLab shows no inline SVG or HTML output of a notebook it does not trust: opened
+# before running, the committed lessons' figures would be lines of text. So the lessons are
+# trusted (signed, `jupyter trust`) as committed: those whose file is git's, unchanged (one
+# a learner changed was saved, and so signed, by their own JupyterLab). Signatures live in
+# Jupyter's data dir, JUPYTER_DATA_DIR when set: call this with the server's environment.
+# $1: the jupyter command (default: .venv's).
+ub_trust_lessons() {
+  local jupyter=${1:-$UB_VENV/bin/jupyter} nb files=()
+  local git_ok=0
+  if command -v git >/dev/null && git -C "$UB_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    git_ok=1
+  fi
+  for nb in "$UB_ROOT"/notebooks/en/*.ipynb "$UB_ROOT"/notebooks/zh/*.ipynb; do
+    [ -f "$nb" ] || continue
+    if [ "$git_ok" = 1 ]; then
+      git -C "$UB_ROOT" ls-files --error-unmatch -- "$nb" >/dev/null 2>&1 || continue
+      git -C "$UB_ROOT" diff --quiet -- "$nb" || continue
+    fi
+    files+=("$nb")
+  done
+  if [ ${#files[@]} -gt 0 ]; then
+    "$jupyter" trust "${files[@]}" >/dev/null || ub_info "note: could not trust the lessons; their figures show once run"
+    ub_info "trusted ${#files[@]} committed lesson notebooks (their figures show before running)"
+  fi
+}
+
 # ---------------------------------------------------------------- 5. warm-up
 # The warm-up is keyed on what decides evcxr's compiled dependencies: the crate's
 # manifest, the evcxr settings, the compiler and the kernel mode.

@@ -151,3 +151,26 @@ def test_gpu_kernel_builds_candle_with_cuda_from_the_same_settings(tmp_path: Pat
     assert Path(dep["path"]) == ROOT and dep["features"] == ["cuda"]
     cargo = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))
     assert "cuda" in cargo["features"], "Cargo.toml lost its `cuda` feature"
+
+
+def test_setup_trusts_the_committed_lessons(tmp_path: Path) -> None:
+    """lab.sh and postBuild sign the committed lessons in the server's Jupyter data dir, so
+    that JupyterLab draws their figures (inline SVG) before the learner runs anything."""
+    from nbformat import read
+    from nbformat.sign import NotebookNotary
+
+    data = tmp_path / "jupyter-data"
+    env = dict(os.environ, JUPYTER_DATA_DIR=str(data))
+    result = subprocess.run(
+        ["bash", "-c", f'source "{ROOT}/scripts/setup.sh" && ub_trust_lessons'],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    notary = NotebookNotary(data_dir=str(data))
+    lessons = sorted((ROOT / "notebooks").glob("[a-z][a-z]/*.ipynb"))
+    assert lessons
+    for path in lessons:
+        assert notary.check_signature(read(path, as_version=4)), f"{path.relative_to(ROOT)} is not trusted"
+    # Another data dir (another user, another server) trusts nothing of it.
+    (tmp_path / "other").mkdir()
+    assert not NotebookNotary(data_dir=str(tmp_path / "other")).check_signature(read(lessons[0], as_version=4))

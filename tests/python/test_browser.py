@@ -14,7 +14,10 @@ checks the page a learner sees:
 * the outputs show what the committed notebook shows (deterministic cells, whitespace-
   insensitive) and, for lesson 1, PyTorch's own prints character for character
   (tests/fixtures/pytorch/expected.json), e.g. `[-0.4519,  0.2216]`;
-* every committed figure is an <svg> element in the page with a non-empty box and content;
+* every committed figure is an <svg> element in the page with a non-empty box and content,
+  both after the run and when the notebook is first opened, before anything runs (a
+  notebook JupyterLab does not trust shows no inline SVG; scripts/setup.sh trusts the
+  committed lessons);
 * Chinese text is drawn with real glyphs: Chrome's DevTools protocol
   (CSS.getPlatformFontsForNode) names the fonts that rendered a node's text and how many
   glyphs each drew; the Han characters must have been drawn by a font that fontconfig says
@@ -193,6 +196,8 @@ MARK_CJK_JS = """() => {
 class Run:
     problems: list[str] = field(default_factory=list)
     cells: list[dict] = field(default_factory=list)
+    # The page as opened, before anything ran: what a learner sees of the committed notebook.
+    opened: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -245,6 +250,7 @@ def run_all(page, lab: Lab, path: Path, cell_timeout: float = CELL_TIMEOUT) -> R
         run.problems.append(problem)
         return run
 
+    run.opened = page.evaluate(PAGE_JS)
     lab_driver.click_menu(page, "Edit", "Clear Outputs of All Cells")
     page.wait_for_function(
         "() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output').length === 0",
@@ -283,6 +289,31 @@ def committed_texts(cell: dict) -> list[tuple[str, str]]:
     return [(kind, t) for kind, t in texts if t.strip()]
 
 
+def drawn_figures(dom_cell: dict) -> list[dict]:
+    """The figures of a cell in the page that are really drawn: an <svg> with a box and shapes."""
+    figures = [f for out in dom_cell["outputs"] for f in out["figures"]]
+    return [f for f in figures if f["svg"] and min(f["box"]) > 50 and min(f["content"]) > 10 and f["shapes"] > 3]
+
+
+def check_committed_figures(nb: dict, opened: list[dict]) -> list[str]:
+    """Every committed figure is drawn as soon as the notebook opens, before anything runs
+    (JupyterLab shows no inline SVG of a notebook it does not trust: scripts/setup.sh trusts
+    the committed lessons)."""
+    if len(opened) != len(nb["cells"]):
+        return [f"as opened, the page shows {len(opened)} cells, the notebook has {len(nb['cells'])}"]
+    problems = []
+    for i, cell in nbcompare.code_cells(nb):
+        want = sum(1 for o in cell.get("outputs", []) if nbcompare.is_figure(o))
+        drawn = drawn_figures(opened[i])
+        if len(drawn) < want:
+            text = visible_text(opened[i])[:200]
+            problems.append(
+                f"{nbcompare.describe(i, cell)}: opened before running, {want} committed figure(s) but "
+                f"{len(drawn)} drawn (the page shows: {text!r}); is the notebook trusted?"
+            )
+    return problems
+
+
 def check_page(path: Path, nb: dict, cells: list[dict], gpu: bool) -> list[str]:
     if len(cells) != len(nb["cells"]):
         return [f"the page shows {len(cells)} cells, the notebook has {len(nb['cells'])}"]
@@ -308,7 +339,7 @@ def check_page(path: Path, nb: dict, cells: list[dict], gpu: bool) -> list[str]:
 
         want_figures = sum(1 for o in cell.get("outputs", []) if nbcompare.is_figure(o))
         figures = [f for out in dom["outputs"] for f in out["figures"]]
-        drawn = [f for f in figures if f["svg"] and min(f["box"]) > 50 and min(f["content"]) > 10 and f["shapes"] > 3]
+        drawn = drawn_figures(dom)
         if len(drawn) < want_figures:
             problems.append(
                 f"{where}: {want_figures} figure(s) committed, {len(drawn)} rendered as a visible <svg> in the page "
@@ -410,6 +441,8 @@ def run_and_check(
     try:
         run = run_all(page, lab, path, cell_timeout)
         problems += run.problems
+        if run.opened:
+            problems += check_committed_figures(nb, run.opened)
         if run.cells:
             problems += check_page(path, nb, run.cells, gpu)
             problems += check_chinese_glyphs(page, path)
