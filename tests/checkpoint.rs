@@ -286,9 +286,9 @@ fn torch_files_candle_cannot_hold_are_refused_with_the_fix() {
         ),
         (
             "training_checkpoint.pth",
-            "torch.save(checkpoint[\"model\"], path)",
+            "the state dicts (dicts of tensors) are under \"model\". Pick one by key: \
+             checkpoint::load_with_key(path, \"model\", &device)",
         ),
-        ("legacy.pth", "PyTorch's legacy format"),
         ("whole_module.pth", "calls __main__.Tiny"),
         ("torchscript.pt", "a TorchScript archive (torch.jit.save)"),
     ];
@@ -787,22 +787,149 @@ fn other_files_mistaken_for_pth_files_are_named() {
 fn unknown_extensions_list_the_supported_ones() {
     let sd = StateDict::new();
     for path in ["weights.npz", "weights"] {
-        for err in [
-            checkpoint::save(&sd, path).unwrap_err().to_string(),
-            error_of(checkpoint::load(path, &Device::Cpu)),
-        ] {
-            assert!(
-                err.contains("use .safetensors, or .pth, .pt or .bin"),
-                "{err}"
-            );
-            assert!(err.starts_with(path), "{err}");
-        }
+        let err = checkpoint::save(&sd, path).unwrap_err().to_string();
+        assert!(
+            err.contains("use .safetensors, or .pth, .pt or .bin"),
+            "{err}"
+        );
+        assert!(err.starts_with(path), "{err}");
     }
     let err = checkpoint::save(&sd, "weights.npz")
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("unknown checkpoint extension \".npz\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_reads_the_format_from_the_content_whatever_the_extension() {
+    let dir = scratch("content");
+    let pth = read(reference("seed123_with_buffer.pth"));
+    let st = read(reference("seed123_with_buffer.safetensors"));
+    let legacy = read(fixture("legacy.pth"));
+    let cases: [(&str, &[u8], usize); 6] = [
+        ("model.pt", &pth, 4),
+        ("pytorch_model.bin", &pth, 4),
+        ("last.ckpt", &pth, 4),
+        ("weights", &pth, 4),
+        ("model.pth", &st, 4),
+        ("old.tar", &legacy, 7),
+    ];
+    for (name, bytes, n) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let sd = checkpoint::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(sd.len(), n, "{name}");
+    }
+    let path = dir.join("notes.pth");
+    std::fs::write(&path, b"GIF89a....").unwrap();
+    let err = error_of(checkpoint::load(&path, &Device::Cpu));
+    assert!(err.contains("starts with 47 49 46 38"), "{err}");
+}
+
+/// A file torch.save wrote under a stem of every length from 1 to 40 characters: the zip
+/// crate's archive-offset detection took a 21-character stem's archive for one with a
+/// 76-byte prefix (the zip64 end records torch writes).
+#[test]
+fn torch_files_under_stems_of_1_to_40_characters_load() {
+    for n in 1..=40 {
+        let path = fixture(&format!("stems/{}.pth", "s".repeat(n)));
+        let sd = checkpoint::load(&path, &Device::Cpu)
+            .unwrap_or_else(|e| panic!("stem of {n} characters: {e}"));
+        let w = sd.get("w").unwrap().to_vec2::<f32>().unwrap();
+        let n = n as f32;
+        assert_eq!(w, [[n, 1. + n, 2. + n], [3. + n, 4. + n, 5. + n]]);
+    }
+}
+
+#[test]
+fn legacy_files_load_like_their_zip_twins() {
+    let legacy = load_pth(fixture("legacy.pth"), &Device::Cpu).unwrap();
+    let zip = load_pth(fixture("protocol4.pth"), &Device::Cpu).unwrap();
+    assert_eq!(keys(&legacy), keys(&zip));
+    for (key, t) in zip.iter() {
+        let other = legacy.get(key).unwrap();
+        assert_eq!(
+            (t.dtype(), t.dims()),
+            (other.dtype(), other.dims()),
+            "{key}"
+        );
+        assert_eq!(bits(t), bits(other), "{key}");
+    }
+    let views = checkpoint::load(fixture("legacy_views.pth"), &Device::Cpu).unwrap();
+    assert_eq!(keys(&views), ["t", "row", "col", "half", "long"]);
+    let t = views.get("t").unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(t[1], [1., 5., 9.]);
+    let col = views.get("col").unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(col, [2., 6., 10.]);
+    assert_eq!(
+        views.get("row").unwrap().to_vec1::<f32>().unwrap(),
+        [4., 5., 6., 7.]
+    );
+    let half = views.get("half").unwrap();
+    assert_eq!(half.dtype(), DType::F16);
+    let long = views.get("long").unwrap().to_vec1::<i64>().unwrap();
+    assert_eq!(long, [0, 1, 2]);
+}
+
+#[test]
+fn every_proper_prefix_of_a_legacy_file_is_an_error() {
+    let bytes = read(fixture("legacy_views.pth"));
+    for len in 0..bytes.len() {
+        let err = error_of(load_pth_bytes(&bytes[..len], &Device::Cpu));
+        assert!(!err.is_empty());
+    }
+}
+
+#[test]
+fn training_checkpoints_name_their_state_dicts_and_load_by_key() {
+    let cases = [
+        (
+            "training_full.pth",
+            "model",
+            "\"epoch\", \"model\", \"optimizer\", \"loss\", \"config\"",
+        ),
+        (
+            "training_full_legacy.pth",
+            "model",
+            "\"epoch\", \"model\", \"optimizer\"",
+        ),
+        ("lightning.ckpt", "state_dict", "\"epoch\", \"global_step\""),
+    ];
+    let tiny = load_pth(fixture("protocol4.pth"), &Device::Cpu).unwrap();
+    for (name, key, listed) in cases {
+        let err = error_of(checkpoint::load(fixture(name), &Device::Cpu));
+        assert!(err.contains(listed), "{name}: {err}");
+        assert!(
+            err.contains(&format!("the state dicts (dicts of tensors) are under \"{key}\". Pick one by key: checkpoint::load_with_key(path, \"{key}\", &device)")),
+            "{name}: {err}"
+        );
+        let sd = checkpoint::load_with_key(fixture(name), key, &Device::Cpu).unwrap();
+        assert_eq!(sd.len(), tiny.len(), "{name}");
+        for ((k, t), (tk, tt)) in sd.iter().zip(tiny.iter()) {
+            assert!(k.ends_with(tk), "{name}: {k}");
+            assert_eq!(t.dims(), tt.dims(), "{name}: {k}");
+        }
+        let err = error_of(checkpoint::load_with_key(
+            fixture(name),
+            "weights",
+            &Device::Cpu,
+        ));
+        assert!(
+            err.contains("no key \"weights\"") && err.contains(key),
+            "{err}"
+        );
+    }
+    let bytes = read(fixture("training_full.pth"));
+    let err = error_of(checkpoint::load_pth_bytes_with_key(
+        &bytes,
+        "optimizer",
+        &Device::Cpu,
+    ));
+    assert!(
+        err.contains("key \"state\" is a dict, not a tensor"),
         "{err}"
     );
 }
@@ -843,7 +970,8 @@ fn pickled_objects_other_than_state_dicts_are_refused_with_the_fix() {
     let err = error_of(load_pth_bytes(&pth(&nested, &[]), &Device::Cpu));
     assert!(
         err.contains("key \"model\" is a dict")
-            && err.contains("torch.save(checkpoint[\"model\"], path)"),
+            && err.contains("none holds a dict of tensors")
+            && err.contains("torch.save(model.state_dict(), path)"),
         "{err}"
     );
     // torch.save(tensor).

@@ -61,13 +61,17 @@
 // code, and knows nothing of torch; `torch.rs` says what the globals of a torch.save pickle
 // mean (it is the interpreter's host); `pth.rs` reads and writes the zip archive;
 // `safetensors.rs` wraps the safetensors crate.
+mod legacy;
 mod pickle;
 mod pth;
 mod safetensors;
+mod select;
+mod storages;
 mod torch;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -97,10 +101,37 @@ pub trait Checkpoint: Module {
         save(&self.state_dict(), path)
     }
 
-    /// Loads a state dict from `path` (`.safetensors`, `.pth`) with
-    /// [`Module::load_state_dict`].
+    /// Loads a state dict from `path` (safetensors or PyTorch's formats, told apart by
+    /// content) with [`Module::load_state_dict`]. On an error the module is unchanged.
     fn load(&mut self, path: impl AsRef<Path>, mode: LoadMode) -> Result<IncompatibleKeys> {
         let state = load(path, &Device::Cpu)?;
+        self.load_state_dict(&state, mode)
+    }
+
+    /// Loads the state dict under `key` of a training checkpoint (see [`load_with_key`]).
+    ///
+    /// ```
+    /// use understanding_buffers::prelude::*;
+    /// # use understanding_buffers::checkpoint;
+    ///
+    /// let m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+    /// let path = std::env::temp_dir().join("understanding-buffers-doc-module-key.pth");
+    /// m.save(&path)?;
+    /// // A file saved with torch.save({"epoch": 3, "model": model.state_dict()}, path)
+    /// // loads with fresh.load_with_key(path, "model", LoadMode::Strict).
+    /// let mut fresh = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
+    /// let err = fresh.load_with_key(&path, "model", LoadMode::Strict).unwrap_err();
+    /// assert!(err.to_string().contains("no key \"model\""));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), understanding_buffers::error::Error>(())
+    /// ```
+    fn load_with_key(
+        &mut self,
+        path: impl AsRef<Path>,
+        key: &str,
+        mode: LoadMode,
+    ) -> Result<IncompatibleKeys> {
+        let state = load_with_key(path, key, &Device::Cpu)?;
         self.load_state_dict(&state, mode)
     }
 }
@@ -135,7 +166,12 @@ pub fn save(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
     }
 }
 
-/// Loads a state dict onto `device` from the format its extension names (see [`save`]).
+/// Loads a state dict onto `device` from a safetensors file or a PyTorch file (the zip
+/// archive of `torch.save`, or its legacy format), told apart by their content, whatever
+/// the extension (`.pth`, `.pt`, `.bin`, `.ckpt`, ...).
+///
+/// A training checkpoint (`{"epoch": 3, "model": {...}}`) is refused with an error that
+/// names the keys holding state dicts: pick one with [`load_with_key`].
 ///
 /// ```
 /// use candle_core::Device;
@@ -150,10 +186,51 @@ pub fn save(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
-    let path = path.as_ref();
-    match Format::of(path)? {
-        Format::Safetensors => load_safetensors(path, device),
-        Format::Pth => load_pth(path, device),
+    load_file(path.as_ref(), None, device)
+}
+
+/// Loads the state dict under `key` of a training checkpoint onto `device`: the dict
+/// `checkpoint[key]` of a file saved with `torch.save({"epoch": 3, "model":
+/// model.state_dict(), "optimizer": ...}, path)`, or `"state_dict"` of a PyTorch Lightning
+/// `.ckpt`. Like candle's `read_all_with_key`. The rest of the file is read (no code runs)
+/// but not kept.
+///
+/// ```
+/// use candle_core::Device;
+/// use understanding_buffers::checkpoint;
+///
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/checkpoint/training_checkpoint.pth");
+/// let err = checkpoint::load(path, &Device::Cpu).unwrap_err();
+/// assert!(err.to_string().contains("the state dicts (dicts of tensors) are under \"model\""));
+/// let sd = checkpoint::load_with_key(path, "model", &Device::Cpu)?;
+/// assert_eq!(sd.keys().next(), Some("linear.weight"));
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub fn load_with_key(path: impl AsRef<Path>, key: &str, device: &Device) -> Result<StateDict> {
+    load_file(path.as_ref(), Some(key), device)
+}
+
+fn load_file(path: &Path, key: Option<&str>, device: &Device) -> Result<StateDict> {
+    let cannot = |e: std::io::Error| Error::checkpoint(path, format!("cannot read: {e}"));
+    let mut file = File::open(path).map_err(cannot)?;
+    let len = file.metadata().map_err(cannot)?.len();
+    let mut head = Vec::with_capacity(16);
+    (&mut file)
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(cannot)?;
+    file.rewind().map_err(cannot)?;
+    match Content::of(&head) {
+        Ok(Content::Safetensors) => match key {
+            None => load_safetensors(path, device),
+            Some(key) => Err(Error::checkpoint(
+                path,
+                format!("a safetensors file holds one state dict, with no key {key:?} to pick: load it with checkpoint::load"),
+            )),
+        },
+        Ok(Content::Zip) => pth::load(BufReader::new(file), key, device, path),
+        Ok(Content::Legacy) => legacy::load(BufReader::new(file), len, key, device, path),
+        Err(reason) => Err(Error::checkpoint(path, reason)),
     }
 }
 
@@ -227,8 +304,8 @@ pub fn save_pth(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
     pth::save(sd, path.as_ref())
 }
 
-/// Loads a PyTorch `.pth` file (written by `torch.save` of a state dict) onto `device`, in
-/// the file's key order, without running any code from it.
+/// Loads a PyTorch file (written by `torch.save` of a state dict, in the zip format or the
+/// legacy one) onto `device`, in the file's key order, without running any code from it.
 ///
 /// ```
 /// use candle_core::Device;
@@ -243,7 +320,13 @@ pub fn save_pth(sd: &StateDict, path: impl AsRef<Path>) -> Result<()> {
 /// ```
 pub fn load_pth(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
     let path = path.as_ref();
-    pth::load_bytes(&read(path)?, device, path)
+    let file =
+        File::open(path).map_err(|e| Error::checkpoint(path, format!("cannot read: {e}")))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::checkpoint(path, format!("cannot read: {e}")))?
+        .len();
+    load_pth_from(BufReader::new(file), len, None, device, path)
 }
 
 /// [`load_pth`] for a file already in memory.
@@ -256,10 +339,96 @@ pub fn load_pth(path: impl AsRef<Path>, device: &Device) -> Result<StateDict> {
 /// assert_eq!(err.to_string(), "<bytes>: the file is empty");
 /// ```
 pub fn load_pth_bytes(bytes: &[u8], device: &Device) -> Result<StateDict> {
-    pth::load_bytes(bytes, device, Path::new(IN_MEMORY))
+    load_pth_from(
+        Cursor::new(bytes),
+        bytes.len() as u64,
+        None,
+        device,
+        Path::new(IN_MEMORY),
+    )
 }
 
-/// The checkpoint formats, told apart by extension.
+/// [`load_with_key`] for a PyTorch file already in memory.
+///
+/// ```
+/// use candle_core::Device;
+/// use understanding_buffers::checkpoint;
+///
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/checkpoint/training_checkpoint.pth");
+/// let bytes = std::fs::read(path).unwrap();
+/// let sd = checkpoint::load_pth_bytes_with_key(&bytes, "model", &Device::Cpu)?;
+/// assert_eq!(sd.len(), 7);
+/// # Ok::<(), understanding_buffers::error::Error>(())
+/// ```
+pub fn load_pth_bytes_with_key(bytes: &[u8], key: &str, device: &Device) -> Result<StateDict> {
+    load_pth_from(
+        Cursor::new(bytes),
+        bytes.len() as u64,
+        Some(key),
+        device,
+        Path::new(IN_MEMORY),
+    )
+}
+
+fn load_pth_from<R: Read + Seek>(
+    mut reader: R,
+    len: u64,
+    key: Option<&str>,
+    device: &Device,
+    source: &Path,
+) -> Result<StateDict> {
+    let mut head = Vec::with_capacity(16);
+    (&mut reader)
+        .take(16)
+        .read_to_end(&mut head)
+        .and_then(|_| reader.rewind())
+        .map_err(|e| Error::checkpoint(source, format!("cannot read: {e}")))?;
+    match Content::of(&head) {
+        Ok(Content::Zip) => pth::load(reader, key, device, source),
+        Ok(Content::Legacy) => legacy::load(reader, len, key, device, source),
+        Ok(Content::Safetensors) => Err(Error::checkpoint(
+            source,
+            "this looks like a safetensors file, not a .pth archive; load it with \
+             load_safetensors, or with checkpoint::load, which reads both",
+        )),
+        Err(reason) => Err(Error::checkpoint(source, reason)),
+    }
+}
+
+/// What a checkpoint file holds, told by its first bytes.
+enum Content {
+    /// `torch.save`'s zip archive.
+    Zip,
+    /// PyTorch's legacy format.
+    Legacy,
+    Safetensors,
+}
+
+impl Content {
+    fn of(head: &[u8]) -> std::result::Result<Self, String> {
+        if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+            return Ok(Self::Zip);
+        }
+        if head.starts_with(legacy::MAGIC) {
+            return Ok(Self::Legacy);
+        }
+        if head.is_empty() {
+            return Err("the file is empty".into());
+        }
+        if head.get(8) == Some(&b'{') {
+            return Ok(Self::Safetensors);
+        }
+        let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        Err(format!(
+            "not a checkpoint this crate reads: a PyTorch file is a zip archive, starting \
+             with 50 4b 03 04 (\"PK\"), or a legacy pickle, starting with 80 02 8a 0a, and a \
+             safetensors file has its JSON header at byte 8; this one starts with {}",
+            shown.join(" ")
+        ))
+    }
+}
+
+/// The formats [`save`] writes, told apart by extension.
 enum Format {
     Safetensors,
     Pth,

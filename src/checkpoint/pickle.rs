@@ -191,10 +191,27 @@ pub(super) trait Host {
     ) -> PResult<Value<Self::Object>>;
 }
 
-/// Runs the pickle `data` and returns the object it builds.
-pub(super) fn load<H: Host>(data: &[u8], host: &mut H) -> PResult<Value<H::Object>> {
-    Machine::new(data, host).run()
+/// Runs the pickle `data` and returns the object it builds. `limit` caps the bytes the
+/// interpreter may allocate along the way (see [`Machine::charge`]).
+pub(super) fn load<H: Host>(data: &[u8], host: &mut H, limit: usize) -> PResult<Value<H::Object>> {
+    Ok(load_prefix(data, host, limit)?.0)
 }
+
+/// [`load`] for a pickle followed by other data: also returns where the pickle ends (just
+/// after its `STOP`), as PyTorch's legacy format writes several pickles in a row.
+pub(super) fn load_prefix<H: Host>(
+    data: &[u8],
+    host: &mut H,
+    limit: usize,
+) -> PResult<(Value<H::Object>, usize)> {
+    let mut machine = Machine::new(data, host, limit);
+    let value = machine.run()?;
+    Ok((value, machine.input.pos))
+}
+
+/// What every "the pickle ends early" error starts with, so that a reader of a stream can
+/// tell a pickle it has not read whole from a damaged one.
+pub(super) const ENDS_EARLY: &str = "the pickle ends early";
 
 // Opcodes, named as in Python's `pickle.py`.
 const MARK: u8 = b'(';
@@ -268,6 +285,8 @@ struct Machine<'a, H: Host> {
     memo: HashMap<u32, Memo<H::Object>>,
     /// Bytes that memo copies may still take: proportional to the input.
     budget: usize,
+    /// Bytes that everything else the pickle builds may still take (see [`Machine::charge`]).
+    allowance: usize,
 }
 
 /// The bytes of memo copies a pickle of `input_len` bytes may make: a small floor, then 64
@@ -280,8 +299,11 @@ fn copy_budget(input_len: usize) -> usize {
 const TOO_MANY_COPIES: &str =
     "the pickle copies far more data than it holds; the file is damaged or crafted";
 
+/// The bytes a `MARK` costs.
+const BOOKKEEPING: usize = 16;
+
 impl<'a, H: Host> Machine<'a, H> {
-    fn new(data: &'a [u8], host: &'a mut H) -> Self {
+    fn new(data: &'a [u8], host: &'a mut H, limit: usize) -> Self {
         Self {
             input: Input { data, pos: 0 },
             host,
@@ -289,10 +311,27 @@ impl<'a, H: Host> Machine<'a, H> {
             marks: Vec::new(),
             memo: HashMap::new(),
             budget: copy_budget(data.len()),
+            allowance: limit,
         }
     }
 
-    fn run(mut self) -> PResult<Value<H::Object>> {
+    /// Pays `bytes` from the allowance, before they are allocated. Every value pushed, every
+    /// `MARK`, memo entry and copy is paid for and nothing is paid back, so what the
+    /// interpreter holds at any time (its stack and memo, with their spare capacity) stays
+    /// below the allowance, whatever opcodes the file repeats: a few kilobytes of `NONE`
+    /// or `MARK` opcodes, inflated from a compressed record, cannot take gigabytes.
+    fn charge(&mut self, bytes: usize) -> PResult<()> {
+        // Vectors grow by doubling: count the spare capacity too.
+        let bytes = bytes.saturating_mul(2);
+        self.allowance = self.allowance.checked_sub(bytes).ok_or_else(|| {
+            "the pickle builds more values than a state dict of this file's size needs; the \
+             file is damaged or crafted"
+                .to_string()
+        })?;
+        Ok(())
+    }
+
+    fn run(&mut self) -> PResult<Value<H::Object>> {
         loop {
             let at = self.input.pos;
             let op = self.input.u8()?;
@@ -317,37 +356,40 @@ impl<'a, H: Host> Machine<'a, H> {
             FRAME => {
                 self.input.take(8)?; // frames only group opcodes: the length is not needed
             }
-            MARK => self.marks.push(self.stack.len()),
+            MARK => {
+                self.charge(BOOKKEEPING)?;
+                self.marks.push(self.stack.len())
+            }
             POP => drop(self.pop()?),
             POP_MARK => drop(self.pop_mark()?),
-            NONE => self.push(Value::None),
-            NEWTRUE => self.push(Value::Bool(true)),
-            NEWFALSE => self.push(Value::Bool(false)),
+            NONE => self.push(Value::None)?,
+            NEWTRUE => self.push(Value::Bool(true))?,
+            NEWFALSE => self.push(Value::Bool(false))?,
             BININT => {
                 let v = i32::from_le_bytes(self.input.array()?);
-                self.push(Value::Int(v.into()))
+                self.push(Value::Int(v.into()))?
             }
             BININT1 => {
                 let v = self.input.u8()?;
-                self.push(Value::Int(v.into()))
+                self.push(Value::Int(v.into()))?
             }
             BININT2 => {
                 let v = u16::from_le_bytes(self.input.array()?);
-                self.push(Value::Int(v.into()))
+                self.push(Value::Int(v.into()))?
             }
             LONG1 => {
                 let n = self.input.u8()?;
                 let v = decode_long(self.input.take(n.into())?)?;
-                self.push(Value::Int(v))
+                self.push(Value::Int(v))?
             }
             LONG4 => {
                 let n = self.input.len_u32()?;
                 let v = decode_long(self.input.take(n)?)?;
-                self.push(Value::Int(v))
+                self.push(Value::Int(v))?
             }
             BINFLOAT => {
                 let v = f64::from_be_bytes(self.input.array()?);
-                self.push(Value::Float(v))
+                self.push(Value::Float(v))?
             }
             SHORT_BINUNICODE => {
                 let n = self.input.u8()?;
@@ -382,20 +424,20 @@ impl<'a, H: Host> Machine<'a, H> {
                 let n = self.input.len_u64()?;
                 self.push_bytes(n)?
             }
-            EMPTY_TUPLE => self.push(Value::Tuple(Vec::new())),
+            EMPTY_TUPLE => self.push(Value::Tuple(Vec::new()))?,
             TUPLE1..=TUPLE3 => {
                 let n = usize::from(op - TUPLE1) + 1;
                 let items = self.pop_n(n)?;
-                self.push_held(Held::container(Value::Tuple, items)?)
+                self.push_held(Held::container(Value::Tuple, items)?)?
             }
             TUPLE => {
                 let items = self.pop_mark()?;
-                self.push_held(Held::container(Value::Tuple, items)?)
+                self.push_held(Held::container(Value::Tuple, items)?)?
             }
-            EMPTY_LIST => self.push(Value::List(Vec::new())),
+            EMPTY_LIST => self.push(Value::List(Vec::new()))?,
             LIST => {
                 let items = self.pop_mark()?;
-                self.push_held(Held::container(Value::List, items)?)
+                self.push_held(Held::container(Value::List, items)?)?
             }
             APPEND => {
                 let item = self.pop()?;
@@ -405,10 +447,10 @@ impl<'a, H: Host> Machine<'a, H> {
                 let items = self.pop_mark()?;
                 self.extend_list(items)?
             }
-            EMPTY_DICT => self.push(Value::Dict(Vec::new())),
+            EMPTY_DICT => self.push(Value::Dict(Vec::new()))?,
             DICT => {
                 let items = self.pop_mark()?;
-                self.push(Value::Dict(Vec::new()));
+                self.push(Value::Dict(Vec::new()))?;
                 self.extend_dict(items)?
             }
             SETITEM => {
@@ -422,12 +464,12 @@ impl<'a, H: Host> Machine<'a, H> {
             GLOBAL => {
                 let module = self.input.line()?;
                 let name = self.input.line()?;
-                self.push(Value::Global(Global { module, name }))
+                self.push(Value::Global(Global { module, name }))?
             }
             STACK_GLOBAL => {
                 let name = self.pop_str("STACK_GLOBAL name")?;
                 let module = self.pop_str("STACK_GLOBAL module")?;
-                self.push(Value::Global(Global { module, name }))
+                self.push(Value::Global(Global { module, name }))?
             }
             REDUCE | NEWOBJ => {
                 let args = self.pop()?;
@@ -452,7 +494,7 @@ impl<'a, H: Host> Machine<'a, H> {
             BINPERSID => {
                 let pid = self.pop()?;
                 let object = self.host.persistent_load(pid.value)?;
-                self.push_held(Held::measured(object)?)
+                self.push_held(Held::measured(object)?)?
             }
             BINPUT => {
                 let i = self.input.u8()?;
@@ -484,28 +526,31 @@ impl<'a, H: Host> Machine<'a, H> {
         Ok(())
     }
 
-    fn push(&mut self, value: Value<H::Object>) {
-        self.push_held(Held::scalar(value));
+    fn push(&mut self, value: Value<H::Object>) -> PResult<()> {
+        self.push_held(Held::scalar(value))
     }
 
-    fn push_held(&mut self, held: Held<H::Object>) {
+    /// Pushes `held`, paying for its slot and for what it holds beyond the values it was
+    /// built from (a container's items were paid for when they were pushed).
+    fn push_held(&mut self, held: Held<H::Object>) -> PResult<()> {
+        self.charge(size_of::<Slot<H::Object>>() + held.value.own_weight())?;
         self.stack.push(Slot {
             held,
             memo: Vec::new(),
         });
+        Ok(())
     }
 
     fn push_str(&mut self, len: usize) -> PResult<()> {
         let bytes = self.input.take(len)?;
         let text = std::str::from_utf8(bytes).map_err(|e| format!("a string is not UTF-8: {e}"))?;
-        self.push(Value::Str(text.to_owned()));
-        Ok(())
+        self.push(Value::Str(text.to_owned()))
     }
 
     fn push_bytes(&mut self, len: usize) -> PResult<()> {
+        self.charge(len)?;
         let bytes = self.input.take(len)?.to_vec();
-        self.push(Value::Bytes(bytes));
-        Ok(())
+        self.push(Value::Bytes(bytes))
     }
 
     /// The lowest stack position the current `MARK` lets opcodes touch.
@@ -544,6 +589,7 @@ impl<'a, H: Host> Machine<'a, H> {
     /// A slot leaves the stack: its memo indices keep a copy of its final value.
     fn retire(&mut self, slot: Slot<H::Object>) -> PResult<Held<H::Object>> {
         for index in slot.memo {
+            self.charge(size_of::<(u32, Memo<H::Object>)>())?;
             let copy = self.copy(&slot.held)?;
             self.memo.insert(index, Memo::Value(copy));
         }
@@ -580,8 +626,7 @@ impl<'a, H: Host> Machine<'a, H> {
             ));
         };
         let result = self.host.call(&func, args)?;
-        self.push_held(Held::measured(result)?);
-        Ok(())
+        self.push_held(Held::measured(result)?)
     }
 
     /// The top slot, its depth and weight grown by `items` that go into it.
@@ -644,6 +689,7 @@ impl<'a, H: Host> Machine<'a, H> {
             return Err("BINPUT with nothing to memoize".into());
         };
         slot.memo.push(index);
+        self.charge(size_of::<(u32, Memo<H::Object>)>())?;
         self.memo.insert(index, Memo::OnStack(pos));
         Ok(())
     }
@@ -663,8 +709,8 @@ impl<'a, H: Host> Machine<'a, H> {
             depth: held.depth,
             weight: held.weight,
         };
-        self.push_held(copy);
-        Ok(())
+        self.charge(copy.weight).map_err(|_| TOO_MANY_COPIES)?;
+        self.push_held(copy)
     }
 
     /// A copy of `held`, paid for from the budget before it is made.
@@ -673,6 +719,7 @@ impl<'a, H: Host> Machine<'a, H> {
             .budget
             .checked_sub(held.weight)
             .ok_or(TOO_MANY_COPIES)?;
+        self.charge(held.weight).map_err(|_| TOO_MANY_COPIES)?;
         Ok(Held {
             value: held.value.clone(),
             depth: held.depth,
@@ -709,7 +756,7 @@ impl<'a> Input<'a> {
             .filter(|&end| end <= self.data.len());
         let end = end.ok_or_else(|| {
             format!(
-                "the pickle ends early: {n} bytes needed at byte {}, {} left (truncated file?)",
+                "{ENDS_EARLY}: {n} bytes needed at byte {}, {} left (truncated file?)",
                 self.pos,
                 self.data.len() - self.pos.min(self.data.len())
             )

@@ -6,148 +6,87 @@
 //! allocated.
 //! Writing: the same layout, with the records `torch.save` writes.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Cursor, Read, Seek, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
+use zip::read::{ArchiveOffset, Config};
 use zip::result::{ZipError, ZipResult};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-use super::pickle::{self, PResult, Pickler, Value};
-use super::torch::{
-    InCandle, StorageRef, TensorRef, TorchDType, TorchGlobals, TorchObject, TorchValue,
-};
-use super::{tensor_from_le_bytes, tensor_to_le_bytes, write_atomically};
+use super::pickle::{self, PResult, Pickler};
+use super::storages::{self, Storages};
+use super::torch::{StorageRef, TorchDType, TorchGlobals};
+use super::{select, tensor_to_le_bytes, write_atomically};
 use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
 
-/// Reads a `.pth` file's state dict onto `device`; `source` names it in errors.
-pub(super) fn load_bytes(bytes: &[u8], device: &Device, source: &Path) -> Result<StateDict> {
+/// The largest `data.pkl` read: a state dict's pickle takes a few hundred bytes per tensor.
+pub(super) const MAX_PICKLE: u64 = 16 << 20;
+
+/// What the pickle interpreter may allocate, beyond the bytes of the file's storages.
+pub(super) const PICKLE_ALLOWANCE: usize = 32 << 20;
+
+/// Reads the state dict of the `.pth` archive `reader` (under `key` of a training
+/// checkpoint, if given) onto `device`; `source` names the file in errors.
+pub(super) fn load<R: Read + Seek>(
+    reader: R,
+    key: Option<&str>,
+    device: &Device,
+    source: &Path,
+) -> Result<StateDict> {
     let fail = |reason: String| Error::checkpoint(source, reason);
-    let mut file = PthFile::open(bytes).map_err(fail)?;
-    let entries = file.entries().map_err(fail)?;
-    let mut sd = StateDict::new();
-    for (key, view) in entries {
-        let (dtype, data, base) = file.tensor_data(&key, &view).map_err(fail)?;
-        let mut tensor = tensor_from_le_bytes(&data, dtype, &base, device)?;
-        if base != view.shape {
-            // An expanded view: its repeated dimensions stay views (stride 0), as in PyTorch.
-            tensor = tensor.broadcast_as(view.shape.as_slice())?;
-        }
-        sd.insert(key, tensor);
-    }
-    Ok(sd)
+    let mut file = PthFile::open(reader).map_err(fail)?;
+    let entries = file.entries(key).map_err(fail)?;
+    let little_endian = file.little_endian;
+    storages::build(entries, &mut file, little_endian, device, &fail)
 }
 
-/// An opened `.pth` archive, with the storages read so far.
-struct PthFile<'a> {
-    archive: ZipArchive<Cursor<&'a [u8]>>,
+/// An opened `.pth` archive.
+struct PthFile<R> {
+    archive: ZipArchive<R>,
     /// `<name>/`, the folder all records live in.
     prefix: String,
-    len: u64,
+    /// The bytes the storage records take in the archive.
+    stored: u64,
     little_endian: bool,
-    storages: HashMap<String, Vec<u8>>,
 }
 
-impl<'a> PthFile<'a> {
-    fn open(bytes: &'a [u8]) -> PResult<Self> {
-        check_magic(bytes)?;
-        let archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-            format!("the zip archive is damaged or truncated ({e}); a .pth file must be complete")
-        })?;
+impl<R: Read + Seek> PthFile<R> {
+    fn open(reader: R) -> PResult<Self> {
+        let mut archive = open_archive(reader)?;
         let prefix = find_prefix(&archive)?;
+        let data = format!("{prefix}data/");
+        let stored = (0..archive.len())
+            .filter_map(|i| {
+                let f = archive.by_index_raw(i).ok()?;
+                let is_data = f.name().ok()?.starts_with(&data);
+                Some((is_data, f.compressed_size()))
+            })
+            .filter(|(is_data, _)| *is_data)
+            .fold(0u64, |sum, (_, size)| sum.saturating_add(size));
         let mut file = Self {
             archive,
             prefix,
-            len: bytes.len() as u64,
+            stored,
             little_endian: true,
-            storages: HashMap::new(),
         };
         file.little_endian = file.byte_order()?;
         Ok(file)
     }
 
     /// Runs `data.pkl` and returns the state dict's `(key, tensor)` pairs, in file order.
-    fn entries(&mut self) -> PResult<Vec<(String, TensorRef)>> {
+    fn entries(&mut self, key: Option<&str>) -> PResult<Vec<(String, super::torch::TensorRef)>> {
         let name = format!("{}data.pkl", self.prefix);
-        let pickle = self.record(&name)?;
-        let value = pickle::load(&pickle, &mut TorchGlobals).map_err(|e| format!("{name}: {e}"))?;
-        let pairs = match value {
-            Value::Dict(pairs) => pairs,
-            Value::Object(TorchObject::Tensor(_)) => {
-                return Err(
-                    "the file holds a single tensor, not a state dict; save a dict of \
-                            named tensors instead: torch.save({'name': tensor}, path)"
-                        .into(),
-                )
-            }
-            other => {
-                return Err(format!(
-                    "the file holds a {}, not a state dict (a dict of tensors)",
-                    other.kind()
-                ))
-            }
-        };
-        pairs
-            .into_iter()
-            .map(|(key, value)| entry(key, value))
-            .collect()
-    }
-
-    /// The candle dtype and little-endian, row-major bytes of the tensor under `key`, and the
-    /// shape those bytes have: the view's, with every expanded dimension (see [`gather`])
-    /// of size 1.
-    fn tensor_data(
-        &mut self,
-        key: &str,
-        view: &TensorRef,
-    ) -> PResult<(DType, Vec<u8>, Vec<usize>)> {
-        let dtype = match view.dtype.candle {
-            InCandle::Is(dtype) => dtype,
-            InCandle::Missing { fix } => {
-                return Err(format!(
-                    "key {key:?} is a torch.{} tensor, which candle cannot hold; convert it with \
-                     {fix} before saving",
-                    view.dtype.name
-                ))
-            }
-        };
-        let swap = !self.little_endian;
-        let storage = self.storage(&view.storage)?;
-        let (mut data, base) = gather(key, view, storage)?;
-        if swap {
-            data.chunks_exact_mut(view.dtype.size)
-                .for_each(<[u8]>::reverse);
-        }
-        Ok((dtype, data, base))
-    }
-
-    /// A storage's bytes, read once and checked against the size its persistent id declares.
-    fn storage(&mut self, storage: &StorageRef) -> PResult<&[u8]> {
-        if !self.storages.contains_key(&storage.key) {
-            let data = self.record(&format!("{}data/{}", self.prefix, storage.key))?;
-            self.storages.insert(storage.key.clone(), data);
-        }
-        let data = self
-            .storages
-            .get(&storage.key)
-            .ok_or("storage cache out of sync")?;
-        let declared = match storage.dtype {
-            Some(dtype) => storage.size.checked_mul(dtype.size),
-            None => Some(storage.size),
-        };
-        if declared != Some(data.len()) {
-            return Err(format!(
-                "storage {} should hold {} elements but holds {} bytes; the file is damaged",
-                storage.key,
-                storage.size,
-                data.len()
-            ));
-        }
-        Ok(data)
+        let pickle = self.record(&name, MAX_PICKLE)?;
+        let allowance =
+            PICKLE_ALLOWANCE.saturating_add(usize::try_from(self.stored).unwrap_or(usize::MAX));
+        let value = pickle::load(&pickle, &mut TorchGlobals::default(), allowance)
+            .map_err(|e| format!("{name}: {e}"))?;
+        drop(pickle);
+        select::state_dict(value, key)
     }
 
     /// `byteorder` says how storages are stored; files without it are little-endian.
@@ -156,7 +95,7 @@ impl<'a> PthFile<'a> {
         if self.archive.index_for_name(&name).is_none() {
             return Ok(true);
         }
-        match self.record(&name)?.as_slice() {
+        match self.record(&name, 16)?.as_slice() {
             b"little" => Ok(true),
             b"big" => Ok(false),
             other => Err(format!(
@@ -166,26 +105,18 @@ impl<'a> PthFile<'a> {
         }
     }
 
-    /// The bytes of the record `name`, with its declared size checked against the archive
-    /// before anything is allocated.
-    fn record(&mut self, name: &str) -> PResult<Vec<u8>> {
-        let mut file = self.archive.by_name(name).map_err(|e| match e {
-            ZipError::FileNotFound => {
-                format!("the record {name} is missing; the file is damaged or truncated")
-            }
-            e => format!("cannot read the record {name}: {e}"),
-        })?;
-        let size = file.size();
-        // Deflate shrinks data at most 1032-fold; stored records are as large as their data.
-        let ceiling = match file.compression() {
-            CompressionMethod::Stored => file.compressed_size(),
-            _ => file.compressed_size().saturating_mul(1032),
-        };
-        if size > ceiling || file.compressed_size() > self.len {
-            return Err(format!("the record {name} declares {size} bytes, more than the archive holds; the file is damaged"));
+    /// The bytes of the small record `name`, at most `max` of them.
+    fn record(&mut self, name: &str, max: u64) -> PResult<Vec<u8>> {
+        let (size, mut reader) = self.open_record(name)?;
+        if size > max {
+            return Err(format!(
+                "the record {name} holds {size} bytes, more than the {max} it may; the file is \
+                 damaged or crafted"
+            ));
         }
-        let mut data = Vec::with_capacity(usize::try_from(size).map_err(|e| e.to_string())?);
-        file.read_to_end(&mut data)
+        let mut data = Vec::with_capacity(size as usize);
+        reader
+            .read_to_end(&mut data)
             .map_err(|e| format!("cannot read the record {name}: {e}; the file is damaged"))?;
         if data.len() as u64 != size {
             return Err(format!(
@@ -195,43 +126,76 @@ impl<'a> PthFile<'a> {
         }
         Ok(data)
     }
+
+    /// A reader of the record `name` and the bytes it holds, checked before anything is
+    /// allocated: a stored record holds what it declares; a compressed one (torch never
+    /// compresses, but other zip tools do) is inflated once to count its bytes, so that a
+    /// record that claims more than it expands to allocates nothing.
+    fn open_record(&mut self, name: &str) -> PResult<(u64, Box<dyn Read + '_>)> {
+        let missing = |e: ZipError| match e {
+            ZipError::FileNotFound => {
+                format!("the record {name} is missing; the file is damaged or truncated")
+            }
+            e => format!("cannot read the record {name}: {e}"),
+        };
+        let (size, compressed, method) = {
+            let file = self.archive.by_name(name).map_err(missing)?;
+            (file.size(), file.compressed_size(), file.compression())
+        };
+        if method != CompressionMethod::Stored {
+            // Deflate shrinks data at most 1032-fold.
+            if size > compressed.saturating_mul(1032) {
+                return Err(format!("the record {name} declares {size} bytes, more than it can hold; the file is damaged"));
+            }
+            let file = self.archive.by_name(name).map_err(missing)?;
+            let real = std::io::copy(&mut file.take(size.saturating_add(1)), &mut std::io::sink())
+                .map_err(|e| format!("cannot read the record {name}: {e}; the file is damaged"))?;
+            if real != size {
+                return Err(format!(
+                    "the record {name} holds {real} bytes, not {size}; the file is damaged"
+                ));
+            }
+        }
+        // The zip file stops at its size, and checks its CRC-32 when read to the end.
+        let file = self.archive.by_name(name).map_err(missing)?;
+        Ok((size, Box::new(file)))
+    }
 }
 
-/// Tells apart the files people mistake for `.pth` archives.
-fn check_magic(bytes: &[u8]) -> PResult<()> {
-    /// `torch.save(..., _use_new_zipfile_serialization=False)` starts with this pickled number.
-    const LEGACY: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        return Ok(());
+impl<R: Read + Seek> Storages for PthFile<R> {
+    fn open(&mut self, storage: &StorageRef) -> PResult<(u64, Box<dyn Read + '_>)> {
+        let name = format!("{}data/{}", self.prefix, storage.key);
+        self.open_record(&name)
     }
-    if bytes.is_empty() {
-        return Err("the file is empty".into());
+}
+
+/// Opens the zip archive torch wrote.
+///
+/// The archive starts at byte 0: torch never prepends anything. The zip crate's default
+/// (`ArchiveOffset::Detect`) guesses where the central directory starts from its size,
+/// as if it ended where the end-of-central-directory record starts; but torch writes the
+/// zip64 end records (56 + 20 bytes) in between. When the first central header is also
+/// 76 bytes long (46 bytes and the name `<stem>/data.pkl`, i.e. a 21-character file
+/// stem), that guess lands on the second header, and the crate takes the 76 bytes for a
+/// prefix and misreads every offset. A known offset of 0 avoids the guess; other zips are
+/// read with detection if that fails.
+fn open_archive<R: Read + Seek>(mut reader: R) -> PResult<ZipArchive<R>> {
+    let damaged = |e: ZipError| {
+        format!("the zip archive is damaged or truncated ({e}); a .pth file must be complete")
+    };
+    let at_zero = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
+    let first = ZipArchive::with_config(at_zero, &mut reader).map(drop);
+    reader.rewind().map_err(|e| format!("cannot read: {e}"))?;
+    match first {
+        Ok(()) => ZipArchive::with_config(at_zero, reader).map_err(damaged),
+        Err(_) => ZipArchive::new(reader).map_err(damaged),
     }
-    if bytes.starts_with(LEGACY) {
-        return Err(
-            "this is PyTorch's legacy format (before 1.6, or saved with \
-                    _use_new_zipfile_serialization=False), which this crate does not read; \
-                    re-save it with a recent PyTorch: torch.save(torch.load(old), new)"
-                .into(),
-        );
-    }
-    if bytes.get(8) == Some(&b'{') {
-        return Err(
-            "this looks like a safetensors file, not a .pth archive; load it with \
-                    load_safetensors (or give it the .safetensors extension)"
-                .into(),
-        );
-    }
-    let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    Err(format!(
-        "not a PyTorch checkpoint: a .pth file is a zip archive and starts with 50 4b 03 04 \
-         (\"PK\"), this one starts with {}",
-        head.join(" ")
-    ))
 }
 
 /// The folder `<name>/` of `<name>/data.pkl`, the record every `torch.save` archive has.
-fn find_prefix(archive: &ZipArchive<Cursor<&[u8]>>) -> PResult<String> {
+fn find_prefix<R: Read + Seek>(archive: &ZipArchive<R>) -> PResult<String> {
     let names: Vec<String> = archive
         .file_names_raw()
         .map(|n| String::from_utf8_lossy(n).into_owned())
@@ -267,128 +231,11 @@ fn find_prefix(archive: &ZipArchive<Cursor<&[u8]>>) -> PResult<String> {
     if names.iter().any(|n| *n == format!("{prefix}constants.pkl")) {
         return Err(
             "this is a TorchScript archive (torch.jit.save), not a state dict; load it \
-                    in PyTorch and save model.state_dict() with torch.save"
+             in PyTorch and save model.state_dict() with torch.save"
                 .into(),
         );
     }
     Ok(prefix)
-}
-
-/// A `(key, value)` pair of the top-level dict, which must map names to tensors.
-fn entry(key: TorchValue, value: TorchValue) -> PResult<(String, TensorRef)> {
-    let Value::Str(key) = key else {
-        return Err(format!(
-            "the state dict has a key that is a {}, not a str",
-            key.kind()
-        ));
-    };
-    match value {
-        Value::Object(TorchObject::Tensor(tensor)) => Ok((key, tensor)),
-        Value::Dict(_) => Err(format!(
-            "the value under key {key:?} is a dict, not a tensor: the file holds more than a \
-             state dict (a training checkpoint?). Save the state dict alone in PyTorch: \
-             torch.save(checkpoint[{key:?}], path)"
-        )),
-        other => Err(format!(
-            "the value under key {key:?} is a {}, not a tensor",
-            other.kind()
-        )),
-    }
-}
-
-/// The view's elements in row-major order, copied out of `storage` (strided views
-/// included), and the shape they have.
-///
-/// A dimension of stride 0 repeats the same elements (PyTorch's `expand`, e.g.
-/// `torch.tensor([1., 2.]).expand(3, 2)` has strides `(0, 1)`): it is gathered once, with
-/// size 1 in the returned shape, and the caller broadcasts it back, so memory stays in
-/// proportion to the storage. Other views that read an element more than once (`as_strided`
-/// windows) are refused, for the same reason.
-fn gather(key: &str, view: &TensorRef, storage: &[u8]) -> PResult<(Vec<u8>, Vec<usize>)> {
-    let (shape, stride, size) = (&view.shape, &view.stride, view.dtype.size);
-    let damaged = |what: String| format!("key {key:?}: {what}; the file is damaged");
-    if shape.len() != stride.len() {
-        return Err(damaged(format!(
-            "{} sizes but {} strides",
-            shape.len(),
-            stride.len()
-        )));
-    }
-    if !storage.len().is_multiple_of(size) {
-        return Err(damaged(format!(
-            "a storage of {} bytes for {size}-byte elements",
-            storage.len()
-        )));
-    }
-    let available = storage.len() / size;
-    if shape.contains(&0) {
-        return Ok((Vec::new(), shape.clone()));
-    }
-    let overflow = || damaged("the shape overflows".into());
-    shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(overflow)?;
-    // Expanded dimensions are read once.
-    let base: Vec<usize> = shape
-        .iter()
-        .zip(stride)
-        .map(|(&n, &s)| if s == 0 { 1 } else { n })
-        .collect();
-    let numel: usize = base.iter().product();
-    let last = base
-        .iter()
-        .zip(stride)
-        .try_fold(view.offset, |end, (&d, &s)| {
-            (d - 1)
-                .checked_mul(s)
-                .and_then(|reach| end.checked_add(reach))
-        });
-    let last = last.ok_or_else(overflow)?;
-    if last >= available {
-        return Err(damaged(format!(
-            "it reads element {last} of a storage of {available}"
-        )));
-    }
-    if numel > available {
-        return Err(format!(
-            "key {key:?} is a view that reads elements more than once (shape {shape:?}, strides \
-             {stride:?}): {numel} elements from a storage of {available}; save it with \
-             .contiguous() first"
-        ));
-    }
-    let bytes_at = |pos: usize, count: usize| storage.get(pos * size..(pos + count) * size);
-    if is_row_major(&base, stride) {
-        let data = bytes_at(view.offset, numel).ok_or_else(overflow)?;
-        return Ok((data.to_vec(), base));
-    }
-    let mut out = Vec::with_capacity(numel * size);
-    let mut index = vec![0usize; base.len()];
-    for _ in 0..numel {
-        let pos = view.offset + index.iter().zip(stride).map(|(i, s)| i * s).sum::<usize>();
-        out.extend_from_slice(bytes_at(pos, 1).ok_or_else(overflow)?);
-        // Next index, last dimension fastest.
-        for (i, &n) in index.iter_mut().zip(&base).rev() {
-            *i += 1;
-            if *i < n {
-                break;
-            }
-            *i = 0;
-        }
-    }
-    Ok((out, base))
-}
-
-/// Whether `stride` lays `shape` out in C order (dimensions of size 1 may have any stride).
-fn is_row_major(shape: &[usize], stride: &[usize]) -> bool {
-    let mut expected = 1;
-    for (&n, &s) in shape.iter().zip(stride).rev() {
-        if n != 1 && s != expected {
-            return false;
-        }
-        expected *= n;
-    }
-    true
 }
 
 fn row_major_strides(shape: &[usize]) -> Vec<usize> {
@@ -543,7 +390,5 @@ mod tests {
         assert_eq!(row_major_strides(&[6, 6]), [6, 1]);
         assert_eq!(row_major_strides(&[2, 3, 4]), [12, 4, 1]);
         assert_eq!(row_major_strides(&[]), Vec::<usize>::new());
-        assert!(is_row_major(&[2, 1, 3], &[3, 99, 1]));
-        assert!(!is_row_major(&[2, 3], &[1, 2]));
     }
 }

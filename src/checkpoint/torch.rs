@@ -4,6 +4,8 @@
 //! `torch.load(weights_only=True)` allows a similar list (`torch/_weights_only_unpickler.py`);
 //! this one is smaller, because a candle state dict holds plain tensors only.
 
+use std::collections::HashMap;
+
 use candle_core::DType;
 
 use super::pickle::{Global, Host, Object, PResult, Value};
@@ -107,6 +109,11 @@ pub(super) enum TorchObject {
     Storage(StorageRef),
     /// A tensor: a view onto a storage.
     Tensor(TensorRef),
+    /// What a call to any other global builds: nothing at all, only the name of what the
+    /// file would have built (an optimizer's or a Lightning module's settings, a pickled
+    /// module). A state dict that holds one is refused; other parts of a training
+    /// checkpoint may hold them.
+    Opaque(Global),
 }
 
 impl Object for TorchObject {
@@ -114,6 +121,7 @@ impl Object for TorchObject {
         match self {
             Self::Storage(_) => "storage",
             Self::Tensor(_) => "tensor",
+            Self::Opaque(_) => "pickled Python object",
         }
     }
 
@@ -121,6 +129,7 @@ impl Object for TorchObject {
         let storage = std::mem::size_of::<StorageRef>();
         match self {
             Self::Storage(s) => storage + s.key.len(),
+            Self::Opaque(g) => g.module.len() + g.name.len(),
             Self::Tensor(t) => {
                 let dims = (t.shape.len() + t.stride.len()) * std::mem::size_of::<usize>();
                 std::mem::size_of::<TensorRef>() + t.storage.key.len() + dims
@@ -133,7 +142,12 @@ impl Object for TorchObject {
 pub(super) type TorchValue = Value<TorchObject>;
 
 /// The globals a state dict needs: `OrderedDict()`, the tensor rebuild functions, storages.
-pub(super) struct TorchGlobals;
+#[derive(Default)]
+pub(super) struct TorchGlobals {
+    /// Every storage the pickle named, by key: the legacy format needs their sizes to find
+    /// the storages that follow the pickle.
+    pub storages: HashMap<String, StorageRef>,
+}
 
 impl Host for TorchGlobals {
     type Object = TorchObject;
@@ -179,7 +193,8 @@ impl Host for TorchGlobals {
                 Some(shape @ Value::Tuple(_)) => Ok(shape),
                 _ => Err("torch.Size is not given a tuple".into()),
             },
-            _ => Err(unsupported_global(func)),
+            // Nothing is imported or run: the value only records what it would have been.
+            _ => Ok(Value::Object(TorchObject::Opaque(func.clone()))),
         }
     }
 
@@ -187,10 +202,21 @@ impl Host for TorchGlobals {
         let Value::Tuple(items) = pid else {
             return Err(format!("a persistent id is a {}, not a tuple", pid.kind()));
         };
-        let [Value::Str(tag), Value::Global(class), key, _location, Value::Int(size)] =
-            items.as_slice()
-        else {
-            return Err("a persistent id is not ('storage', class, key, location, size)".into());
+        // PyTorch's legacy format adds a sixth item, `view_metadata`: None since PyTorch 0.4.
+        let (tag, class, key, size) = match items.as_slice() {
+            [Value::Str(tag), Value::Global(class), key, _location, Value::Int(size)]
+            | [Value::Str(tag), Value::Global(class), key, _location, Value::Int(size), Value::None] => {
+                (tag, class, key, size)
+            }
+            [Value::Str(_), Value::Global(_), _, _, Value::Int(_), Value::Tuple(_)] => {
+                return Err(format!(
+                    "a storage view, which only PyTorch before 0.4 wrote, is not supported; {}",
+                    RESAVE
+                ))
+            }
+            _ => {
+                return Err("a persistent id is not ('storage', class, key, location, size)".into())
+            }
         };
         if tag != "storage" {
             return Err(format!(
@@ -210,18 +236,27 @@ impl Host for TorchGlobals {
             _ => return Err(format!("unknown storage class {class}")),
         };
         let size = usize::try_from(*size).map_err(|_| format!("storage {key} has size {size}"))?;
-        Ok(Value::Object(TorchObject::Storage(StorageRef {
-            key,
-            dtype,
-            size,
-        })))
+        let storage = StorageRef { key, dtype, size };
+        if let Some(seen) = self.storages.get(&storage.key) {
+            if (seen.dtype, seen.size) != (storage.dtype, storage.size) {
+                return Err(format!(
+                    "storage {} is named with two different sizes; the file is damaged",
+                    storage.key
+                ));
+            }
+        } else {
+            self.storages.insert(storage.key.clone(), storage.clone());
+        }
+        Ok(Value::Object(TorchObject::Storage(storage)))
     }
 
     fn build(&mut self, inst: TorchValue, state: TorchValue) -> PResult<TorchValue> {
         // A state dict's `_metadata` (module versions) and a parameter's extra attributes:
         // neither is part of a candle state dict.
         match inst {
-            Value::Dict(_) | Value::Object(TorchObject::Tensor(_)) => Ok(inst),
+            Value::Dict(_)
+            | Value::Object(TorchObject::Tensor(_))
+            | Value::Object(TorchObject::Opaque(_)) => Ok(inst),
             other => Err(format!(
                 "BUILD sets {} state on a {}",
                 state.kind(),
@@ -231,7 +266,14 @@ impl Host for TorchGlobals {
     }
 }
 
-fn unsupported_global(func: &Global) -> String {
+/// How to re-save a file in the format this crate reads best, with code that works for
+/// files saved from a GPU and for files that `weights_only=True` refuses.
+pub(super) const RESAVE: &str = "re-save it with a recent PyTorch: \
+    torch.save(torch.load(old, map_location=\"cpu\", weights_only=False), new) \
+    (weights_only=False runs the file's code: only for files you trust)";
+
+/// Why a value the file built by calling `func` cannot be part of a state dict.
+pub(super) fn unsupported_global(func: &Global) -> String {
     if func.module.starts_with("__torch__") {
         return format!(
             "the file calls {func}: it is a TorchScript archive (torch.jit.save), not a state \
