@@ -126,7 +126,7 @@ pub fn device_summary() -> String {
         Language::English => format!(
             "{}; GPU available: {}; using device: {}",
             if backends.is_empty() {
-                "CPU only (built without the `cuda` and `metal` features)".to_string()
+                "CPU only (built without the cuda and metal features)".to_string()
             } else {
                 format!("GPU back ends compiled in: {backends}")
             },
@@ -136,7 +136,7 @@ pub fn device_summary() -> String {
         Language::Chinese => format!(
             "{}；有可用的 GPU：{}；使用的设备：{}",
             if backends.is_empty() {
-                "只支持 CPU（编译时没有启用 `cuda` 和 `metal` 特性）".to_string()
+                "只支持 CPU（编译时没有启用 cuda 和 metal 特性）".to_string()
             } else {
                 format!("编译进来的 GPU 后端：{backends}")
             },
