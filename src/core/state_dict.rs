@@ -7,7 +7,8 @@ use crate::error::Result;
 /// A module's saved state: `(name, tensor)` pairs in PyTorch's order (own parameters, own
 /// persistent buffers, then each child's entries under `child.` names).
 ///
-/// Printing it gives PyTorch's `OrderedDict([...])` text (see [`crate::notebook::repr`]):
+/// Printing it gives PyTorch's `OrderedDict([...])` text, as Jupyter shows it, one key per
+/// line (`{:#}`: as Python's `print` does; see [`crate::notebook::repr`]):
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -16,7 +17,7 @@ use crate::error::Result;
 /// let mut sd = StateDict::new();
 /// sd.insert("mask", Tensor::new(&[[0f32, 1.], [0., 0.]], &Device::Cpu)?);
 /// assert_eq!(sd.keys().collect::<Vec<_>>(), ["mask"]);
-/// assert_eq!(sd.to_string(), "OrderedDict([('mask', tensor([[0., 1.],\n        [0., 0.]]))])");
+/// assert_eq!(format!("{sd:#}"), "OrderedDict([('mask', tensor([[0., 1.],\n        [0., 0.]]))])");
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]

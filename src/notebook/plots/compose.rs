@@ -89,7 +89,8 @@ pub fn side_by_side(figures: &[Figure], title: &str) -> Result<Figure> {
 /// # fn main() -> understanding_buffers::error::Result<()> {
 /// let twos = replace_value(&causal_mask(4)?, 1.0, 2.0)?;
 /// let fig = plots::mask_round_trip(&twos, &causal_mask(4)?)?;
-/// assert!(fig.svg().contains(">2<") && fig.svg().contains(">1<"));
+/// // Each cell shows its value: the buffer's 2s, the plain field's 1s.
+/// assert!(fig.svg().contains("\n2\n</text>") && fig.svg().contains("\n1\n</text>"));
 /// # Ok(())
 /// # }
 /// ```
