@@ -636,3 +636,54 @@ fn the_scratch_folder_is_private_to_its_process() {
 fn print_a_scratch_folder() {
     println!("scratch: {}", scratch_dir().unwrap().display());
 }
+
+#[derive(Module)]
+struct TiedHead {
+    embedding: Embedding,
+    head: Linear,
+}
+
+fn tied() -> TiedHead {
+    let embedding = Embedding::new(10, 4, 0).unwrap();
+    let mut head = Linear::new(4, 10, false).unwrap();
+    head.weight = embedding.weight.clone(); // GPT-2 ties its output head to its embedding
+    TiedHead { embedding, head }
+}
+
+#[test]
+fn tied_weights_are_one_parameter_for_an_optimizer() {
+    let m = tied();
+    let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["embedding.weight"], "PyTorch lists a shared parameter once");
+    assert_eq!(
+        m.state_dict().keys().collect::<Vec<_>>(),
+        ["embedding.weight", "head.weight"],
+        "the state dict keeps every name"
+    );
+    let before = m.embedding.weight.to_vec2::<f32>().unwrap();
+    let mut sgd = SGD::new(m.parameters(), 0.5).unwrap();
+    sgd.backward_step(&m.head.weight.sum_all().unwrap()).unwrap();
+    let after = m.embedding.weight.to_vec2::<f32>().unwrap();
+    let step = before[0][0] - after[0][0];
+    assert!((step - 0.5).abs() < 1e-6, "one step of lr 0.5 moved it by {step}");
+    assert_eq!(m.head.weight.to_vec2::<f32>().unwrap(), after);
+}
+
+#[test]
+fn tied_weights_stay_tied_through_casts_moves_and_loads() {
+    let mut m = tied();
+    m.to_dtype(DType::F16).unwrap();
+    assert!(m.head.weight.is_same(&m.embedding.weight));
+    assert_eq!(m.embedding.weight.dtype(), DType::F16);
+    m.to_device(&Device::Cpu).unwrap();
+    m.to_dtype(DType::F32).unwrap();
+    assert!(m.head.weight.is_same(&m.embedding.weight));
+    let source = tied();
+    m.load_state_dict(&source.state_dict(), LoadMode::Strict)
+        .unwrap();
+    assert!(m.head.weight.is_same(&m.embedding.weight));
+    assert_eq!(
+        m.head.weight.to_vec2::<f32>().unwrap(),
+        source.embedding.weight.to_vec2::<f32>().unwrap()
+    );
+}

@@ -367,12 +367,37 @@ pub trait Module {
         self.set_training(false);
     }
 
-    /// Every parameter, with dotted names (`W_query.weight`).
+    /// Every parameter, with dotted names (`W_query.weight`). A parameter shared by two
+    /// fields (tied weights) is listed once, under its first name, as PyTorch lists it, so
+    /// an optimizer steps it once; [`Module::state_dict`] keeps every name.
+    ///
+    /// ```
+    /// use understanding_buffers::prelude::*;
+    ///
+    /// #[derive(Module)]
+    /// struct Tied {
+    ///     embedding: Embedding,
+    ///     head: Linear,
+    /// }
+    /// let embedding = Embedding::new(10, 4, 0)?;
+    /// let mut head = Linear::new(4, 10, false)?;
+    /// head.weight = embedding.weight.clone(); // GPT-2: the output head is the embedding
+    /// let mut tied = Tied { embedding, head };
+    /// let names: Vec<String> = tied.named_parameters().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["embedding.weight"]);
+    /// assert_eq!(tied.state_dict().len(), 2);
+    /// tied.to_dtype(DType::F16)?; // still one parameter
+    /// assert!(tied.head.weight.is_same(&tied.embedding.weight));
+    /// # Ok::<(), understanding_buffers::error::Error>(())
+    /// ```
     fn named_parameters(&self) -> Vec<(String, Var)> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         self.visit(&mut |name, entry| {
             if let Entry::Parameter(p) = entry {
-                out.push((name.to_string(), p.var().clone()));
+                if seen.insert(p.storage_key()) {
+                    out.push((name.to_string(), p.var().clone()));
+                }
             }
         });
         out
@@ -669,17 +694,27 @@ enum NewValue {
 }
 
 /// For every parameter and non-empty buffer, `change(tensor)`: `None` keeps it, `Some` gives
-/// its new value. Everything fallible happens here, before the module is touched.
+/// its new value. Everything fallible happens here, before the module is touched. A
+/// parameter shared by several fields (tied weights) becomes one new parameter, shared by
+/// the same fields.
 fn prepare<M: Module + ?Sized>(
     module: &M,
     change: &dyn Fn(&Tensor) -> Option<candle_core::Result<Tensor>>,
 ) -> Result<HashMap<String, NewValue>> {
     let mut updates = HashMap::new();
+    let mut done: HashMap<usize, Param> = HashMap::new();
     try_visit(module, "", &mut |name, entry| {
         let new = match entry {
-            Entry::Parameter(p) => match change(p.as_tensor()) {
-                Some(t) => NewValue::Parameter(Param::new(t?)?),
-                None => return Ok(()),
+            Entry::Parameter(p) => match done.get(&p.storage_key()) {
+                Some(shared) => NewValue::Parameter(shared.clone()),
+                None => match change(p.as_tensor()) {
+                    Some(t) => {
+                        let new = Param::new(t?)?;
+                        done.insert(p.storage_key(), new.clone());
+                        NewValue::Parameter(new)
+                    }
+                    None => return Ok(()),
+                },
             },
             Entry::Buffer {
                 buffer: Some(b), ..

@@ -50,6 +50,30 @@ impl Param {
 
     /// Copies `value` into this parameter's storage, keeping the variable (and so every
     /// optimizer that holds it). `value` must have the parameter's shape, dtype and device.
+    /// Whether `self` and `other` are one parameter under two names (tied weights, as
+    /// GPT-2 ties its token embedding and its output head): clones of one `Param` share
+    /// their variable's storage. Storage identity, not tensor ids, decides: under evcxr each
+    /// cell counts tensor ids afresh.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use understanding_buffers::core::param::Param;
+    ///
+    /// let p = Param::new(Tensor::ones(3, candle_core::DType::F32, &Device::Cpu)?)?;
+    /// assert!(p.is_same(&p.clone()));
+    /// assert!(!p.is_same(&Param::new(p.as_tensor().clone())?)); // a copy of its values
+    /// # Ok::<(), understanding_buffers::error::Error>(())
+    /// ```
+    pub fn is_same(&self, other: &Param) -> bool {
+        self.storage_key() == other.storage_key()
+    }
+
+    /// The identity of the storage behind this parameter (see [`Param::is_same`]).
+    pub(crate) fn storage_key(&self) -> usize {
+        let (storage, _) = self.0.as_tensor().storage_and_layout();
+        &*storage as *const _ as usize
+    }
+
     pub(crate) fn copy_from(&self, value: &Tensor) -> Result<()> {
         // `value` may share this parameter's storage (its own value, or a view of it), which
         // `Var::set` refuses: copy it first. Tensor ids cannot tell: under evcxr each cell
