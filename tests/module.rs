@@ -654,7 +654,11 @@ fn tied() -> TiedHead {
 fn tied_weights_are_one_parameter_for_an_optimizer() {
     let m = tied();
     let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["embedding.weight"], "PyTorch lists a shared parameter once");
+    assert_eq!(
+        names,
+        ["embedding.weight"],
+        "PyTorch lists a shared parameter once"
+    );
     assert_eq!(
         m.state_dict().keys().collect::<Vec<_>>(),
         ["embedding.weight", "head.weight"],
@@ -662,10 +666,14 @@ fn tied_weights_are_one_parameter_for_an_optimizer() {
     );
     let before = m.embedding.weight.to_vec2::<f32>().unwrap();
     let mut sgd = SGD::new(m.parameters(), 0.5).unwrap();
-    sgd.backward_step(&m.head.weight.sum_all().unwrap()).unwrap();
+    sgd.backward_step(&m.head.weight.sum_all().unwrap())
+        .unwrap();
     let after = m.embedding.weight.to_vec2::<f32>().unwrap();
     let step = before[0][0] - after[0][0];
-    assert!((step - 0.5).abs() < 1e-6, "one step of lr 0.5 moved it by {step}");
+    assert!(
+        (step - 0.5).abs() < 1e-6,
+        "one step of lr 0.5 moved it by {step}"
+    );
     assert_eq!(m.head.weight.to_vec2::<f32>().unwrap(), after);
 }
 
@@ -686,4 +694,30 @@ fn tied_weights_stay_tied_through_casts_moves_and_loads() {
         m.head.weight.to_vec2::<f32>().unwrap(),
         source.embedding.weight.to_vec2::<f32>().unwrap()
     );
+}
+
+#[test]
+fn eval_reaches_every_layer_and_keeps_the_module_differentiable() {
+    let mut linear = Linear::new(3, 2, true).unwrap();
+    let mut embedding = Embedding::new(10, 4, 0).unwrap();
+    let mut positional = PositionalEncodingWithBuffer::new(10, 4, 6, 0).unwrap();
+    let mut attention = CausalAttentionWithBuffer::new(3, 2, 6, 0.1, false).unwrap();
+    linear.eval();
+    embedding.eval();
+    positional.eval();
+    attention.eval();
+    assert!(!linear.is_training() && !embedding.is_training());
+    assert!(!positional.is_training() && !attention.is_training());
+    assert!(!attention.w_query.is_training() && !attention.dropout.is_training());
+    // PyTorch's eval() changes what dropout does, not autograd: a backward pass still works.
+    let x = example_batch(&Device::Cpu).unwrap();
+    let grads = attention
+        .gradients(&attention.forward(&x).unwrap().sum_all().unwrap())
+        .unwrap();
+    assert_eq!(
+        grads.with_gradient(),
+        ["W_query.weight", "W_key.weight", "W_value.weight"]
+    );
+    attention.train();
+    assert!(attention.is_training() && attention.w_key.is_training());
 }

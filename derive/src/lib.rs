@@ -5,11 +5,13 @@
 //! `fields` and `fields_mut`, from the same declaration, so they cannot disagree. What each
 //! field *is* comes from its type, through the crate's `Field` trait: a `Param` is a
 //! parameter, a `Buffer` a buffer, a `Tensor` a plain field, a `Module` a child, and a number
-//! or flag is configuration. The derive itself only knows names and three attributes:
+//! or flag is configuration. The derive itself only knows names and four field attributes:
 //!
 //! - `#[module(rename = "W_query")]`: the name PyTorch uses, when Rust's naming differs;
 //! - `#[module(persistent = false)]`: a buffer left out of the state dict;
 //! - `#[module(skip)]`: a field the module walk never sees;
+//! - `#[module(training)]` on a `bool`: the module's own training flag (PyTorch's
+//!   `self.training`), set by `train()`/`eval()` and read by `is_training()`;
 //!
 //! and, on the struct, `#[module(extra_repr = "method")]`: a `fn(&self) -> String` whose
 //! text goes inside the parentheses when the module prints (PyTorch's `extra_repr`).
@@ -87,9 +89,23 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         _ => return Err(not_a_struct(input)),
     };
     let mut entries: Vec<Entry> = Vec::new();
+    let mut training: Option<Ident> = None;
     for field in fields {
         let ident = field.ident.clone().ok_or_else(|| not_a_struct(input))?;
-        if let Some(entry) = entry(ident, field.ty.span(), &field.attrs)? {
+        let entry = match entry(ident, field.ty.span(), &field.attrs)? {
+            Role::Walked(entry) => entry,
+            Role::Skipped => continue,
+            Role::Training(flag) => {
+                if let Some(first) = &training {
+                    let message =
+                        format!("`{first}` is already this module's #[module(training)] flag");
+                    return Err(Error::new(flag.span(), message));
+                }
+                training = Some(flag);
+                continue;
+            }
+        };
+        {
             if let Some(other) = entries.iter().find(|e| e.name == entry.name) {
                 let message = format!(
                     "fields `{}` and `{}` are both named {:?}; give one another #[module(rename = \"...\")]",
@@ -110,6 +126,18 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         None => quote!(),
     };
     let krate = quote!(::understanding_buffers);
+    let mode = match &training {
+        Some(flag) => quote!(
+            fn set_training(&mut self, training: bool) {
+                self.#flag = training;
+                #krate::core::module::set_children_training(self, training);
+            }
+            fn is_training(&self) -> bool {
+                self.#flag
+            }
+        ),
+        None => quote!(),
+    };
     let field = quote!(#krate::core::field);
     let reads = entries.iter().map(|e| {
         let (ident, name) = (&e.ident, &e.name);
@@ -138,6 +166,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 ::std::vec![#(#writes),*]
             }
             #extra_repr
+            #mode
         }
 
         // The module prints as PyTorch prints it (`Module::repr`).
@@ -150,10 +179,19 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 }
 
 /// The walk's view of one field, or `None` for `#[module(skip)]`.
-fn entry(ident: Ident, ty: Span, attrs: &[syn::Attribute]) -> syn::Result<Option<Entry>> {
+/// What a field is to the derive: one the walk sees, the module's own training flag, or one
+/// it skips.
+enum Role {
+    Walked(Entry),
+    Training(Ident),
+    Skipped,
+}
+
+fn entry(ident: Ident, ty: Span, attrs: &[syn::Attribute]) -> syn::Result<Role> {
     let mut name = ident.unraw().to_string();
     let mut persistent = true;
     let mut skip = false;
+    let mut training = false;
     for attr in attrs.iter().filter(|a| a.path().is_ident("module")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("rename") {
@@ -169,15 +207,23 @@ fn entry(ident: Ident, ty: Span, attrs: &[syn::Attribute]) -> syn::Result<Option
                 persistent = meta.value()?.parse::<LitBool>()?.value;
             } else if meta.path.is_ident("skip") {
                 skip = true;
+            } else if meta.path.is_ident("training") {
+                training = true;
             } else {
                 return Err(meta.error(
-                    "unknown module attribute; expected `rename = \"...\"`, `persistent = false` or `skip`",
+                    "unknown module attribute; expected `rename = \"...\"`, `persistent = false`, `skip` or `training`",
                 ));
             }
             Ok(())
         })?;
     }
-    Ok((!skip).then_some(Entry {
+    if training {
+        return Ok(Role::Training(ident));
+    }
+    if skip {
+        return Ok(Role::Skipped);
+    }
+    Ok(Role::Walked(Entry {
         ident,
         name,
         persistent,

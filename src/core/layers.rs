@@ -36,6 +36,8 @@ pub struct Linear {
     pub weight: Param,
     /// The bias, `(d_out,)`; `None` for `bias = false` (PyTorch: `bias=None`).
     pub bias: Option<Param>,
+    #[module(training)]
+    training: bool,
 }
 
 impl Linear {
@@ -50,6 +52,7 @@ impl Linear {
             } else {
                 None
             },
+            training: true,
         })
     }
 
@@ -105,6 +108,8 @@ impl Linear {
 pub struct Embedding {
     /// The vectors, `(vocab_size, dim)`.
     pub weight: Param,
+    #[module(training)]
+    training: bool,
 }
 
 impl Embedding {
@@ -112,6 +117,7 @@ impl Embedding {
     pub fn new(vocab_size: usize, dim: usize, seed: u64) -> Result<Self> {
         Ok(Self {
             weight: Param::new(seeded_normal((vocab_size, dim), seed, &Device::Cpu)?)?,
+            training: true,
         })
     }
 

@@ -338,18 +338,15 @@ pub trait Module {
     }
 
     /// Puts this module and its children in training (`true`) or evaluation mode. Modules
-    /// whose forward pass depends on the mode (such as `Dropout`) keep it; the others pass
-    /// it on to their children.
+    /// that keep a mode of their own (`Dropout`, `Linear`, `Embedding`, any struct with a
+    /// `#[module(training)] training: bool` field) set it; every module passes it on to its
+    /// children.
     fn set_training(&mut self, training: bool) {
-        for (_, field) in self.fields_mut() {
-            if let FieldMut::Child(child) = field {
-                child.set_training(training);
-            }
-        }
+        set_children_training(self, training);
     }
 
-    /// Whether the module is in training mode: a module that keeps no mode of its own is in
-    /// training mode when all its children are (PyTorch's modules start in training mode).
+    /// Whether the module is in training mode: its own flag when it keeps one, else whether
+    /// all its children are in training mode (PyTorch's modules start in training mode).
     fn is_training(&self) -> bool {
         self.fields().iter().all(|(_, field)| match field {
             FieldRef::Child(child) => child.is_training(),
@@ -629,6 +626,16 @@ pub trait Module {
             _ => {}
         });
         parameter.or(buffer).unwrap_or(Device::Cpu)
+    }
+}
+
+/// Puts every child module of `module` in training (`true`) or evaluation mode: what
+/// [`Module::set_training`] does besides setting a module's own flag.
+pub fn set_children_training<M: Module + ?Sized>(module: &mut M, training: bool) {
+    for (_, field) in module.fields_mut() {
+        if let FieldMut::Child(child) = field {
+            child.set_training(training);
+        }
     }
 }
 

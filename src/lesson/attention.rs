@@ -95,15 +95,11 @@ pub fn replace_value(tensor: &Tensor, old: f64, new: f64) -> Result<Tensor> {
     Ok(hit.where_cond(&fill, tensor)?)
 }
 
-/// Softmax over the last dimension. In training mode it is built from differentiable ops;
-/// in evaluation mode candle's fused `softmax_last_dim` (faster, but without a backward
-/// pass) is used.
-fn softmax(x: &Tensor, training: bool) -> Result<Tensor> {
-    if training {
-        Ok(candle_nn::ops::softmax(x, D::Minus1)?)
-    } else {
-        Ok(candle_nn::ops::softmax_last_dim(x)?)
-    }
+/// Softmax over the last dimension, differentiable in both modes (candle's fused
+/// `softmax_last_dim` has no backward pass, and evaluation mode must not make a module
+/// non-differentiable: PyTorch's `eval()` changes dropout and batch norm, not autograd).
+fn softmax(x: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::ops::softmax(x, D::Minus1)?)
 }
 
 /// Checks `x` is `(batch, tokens, d_in)` and floating-point, says plainly what is wrong
@@ -181,7 +177,7 @@ impl CausalAttentionWithoutBuffers {
         let attn_scores = queries.matmul(&keys.t()?)?;
         let attn_scores = masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)?;
         let d_k = keys.dim(D::Minus1)? as f64;
-        softmax(&(attn_scores / d_k.sqrt())?, self.is_training())
+        softmax(&(attn_scores / d_k.sqrt())?)
     }
 }
 // lesson: end
@@ -235,7 +231,7 @@ impl CausalAttentionWithBuffer {
         let attn_scores = queries.matmul(&keys.t()?)?;
         let attn_scores = masked_fill(&attn_scores, &self.mask, f32::NEG_INFINITY)?;
         let d_k = keys.dim(D::Minus1)? as f64;
-        softmax(&(attn_scores / d_k.sqrt())?, self.is_training())
+        softmax(&(attn_scores / d_k.sqrt())?)
     }
 }
 // lesson: end

@@ -57,9 +57,7 @@ pub trait Diagnose: Module {
     /// (candle's gradient store may also hold values for tensors that are no variables, by
     /// products of the chain rule that no optimizer ever applies; PyTorch does not compute
     /// them, and neither does this report count them.)
-    ///
-    /// Run it in training mode (modules start in it): in evaluation mode the attention
-    /// modules use candle's fused softmax, which has no backward pass.
+
     fn gradients(&self, loss: &Tensor) -> Result<GradientReport> {
         let grads = loss.backward()?;
         let mut rows = Vec::new();
