@@ -721,3 +721,84 @@ fn eval_reaches_every_layer_and_keeps_the_module_differentiable() {
     attention.train();
     assert!(attention.is_training() && attention.w_key.is_training());
 }
+
+#[derive(Module)]
+struct Block {
+    #[module(rename = "W_query")]
+    w_query: Linear,
+    scale: Buffer,
+}
+
+#[derive(Module)]
+struct Stack {
+    blocks: Vec<Block>,
+    pair: [Linear; 2],
+    head: Option<Linear>,
+    missing: Option<Linear>,
+}
+
+fn stack() -> Stack {
+    let block = || Block {
+        w_query: Linear::new(3, 3, false).unwrap(),
+        scale: Buffer::new(Tensor::ones(3, DType::F32, &Device::Cpu).unwrap()),
+    };
+    Stack {
+        blocks: vec![block(), block(), block()],
+        pair: [
+            Linear::new(3, 3, true).unwrap(),
+            Linear::new(3, 3, true).unwrap(),
+        ],
+        head: Some(Linear::new(3, 2, false).unwrap()),
+        missing: None,
+    }
+}
+
+#[test]
+fn lists_of_modules_have_pytorchs_names_and_take_part_in_every_operation() {
+    let mut m = stack();
+    let keys: Vec<String> = m.state_dict().keys().map(String::from).collect();
+    assert_eq!(
+        keys,
+        [
+            "blocks.0.scale",
+            "blocks.0.W_query.weight",
+            "blocks.1.scale",
+            "blocks.1.W_query.weight",
+            "blocks.2.scale",
+            "blocks.2.W_query.weight",
+            "pair.0.weight",
+            "pair.0.bias",
+            "pair.1.weight",
+            "pair.1.bias",
+            "head.weight",
+        ]
+    );
+    assert_eq!(m.parameters().len(), 8);
+    m.to_dtype(DType::F16).unwrap();
+    assert_eq!(m.blocks[2].scale.dtype(), DType::F16);
+    assert_eq!(m.pair[1].weight.dtype(), DType::F16);
+    m.eval();
+    assert!(!m.blocks[0].w_query.is_training() && !m.pair[0].is_training());
+    // A round trip through a PyTorch file keeps every list element in its place.
+    let path = std::env::temp_dir().join(format!("ub-list-{}.pth", std::process::id()));
+    m.save(&path).unwrap();
+    let mut back = stack();
+    back.to_dtype(DType::F16).unwrap();
+    assert!(back.load(&path, LoadMode::Strict).unwrap().is_empty());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        back.blocks[1].w_query.weight.to_vec2::<half::f16>().unwrap(),
+        m.blocks[1].w_query.weight.to_vec2::<half::f16>().unwrap()
+    );
+    // A list that is shorter than the checkpoint's: PyTorch's unexpected keys.
+    let mut short = stack();
+    short.blocks.pop();
+    let err = short
+        .load_state_dict(&stack().state_dict(), LoadMode::Strict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Unexpected key(s) in state_dict: \"blocks.2.scale\", \"blocks.2.W_query.weight\""),
+        "{err}"
+    );
+}

@@ -7,7 +7,8 @@
 //!   child, configuration);
 //! - [`param`] and [`buffer`]: the two tensor types a module owns;
 //! - [`state_dict`]: named tensors in PyTorch's order;
-//! - [`layers`]: `Linear`, `Embedding` and `Dropout`;
+//! - [`layers`]: `Linear`, `Embedding` and `Dropout`; [`list`]: `Vec`s, arrays and `Option`s
+//!   of modules as fields (PyTorch's `ModuleList`);
 //! - [`device`]: choosing and naming devices; [`init`]: seeded random tensors.
 
 pub mod buffer;
@@ -15,6 +16,7 @@ pub mod device;
 pub mod field;
 pub mod init;
 pub mod layers;
+pub mod list;
 pub mod module;
 pub mod param;
 pub mod state_dict;
