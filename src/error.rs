@@ -71,6 +71,18 @@ impl From<candle_core::Error> for Error {
     }
 }
 
+/// Back into candle's error, for candle's traits (`candle_nn::Module::forward` of this
+/// crate's layers): candle's own errors come back as they were, the others wrapped with
+/// their message.
+impl From<Error> for candle_core::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Candle(err) => err,
+            other => candle_core::Error::wrap(other),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -553,3 +553,31 @@ fn modules_print_like_pytorch() {
         "Linear(in_features=4, out_features=5, bias=True)"
     );
 }
+
+#[test]
+fn the_modules_plug_into_candles_traits() {
+    use candle_core::{Module as _, ModuleT as _};
+    let x = example_batch(&Device::Cpu).unwrap();
+    let m = with_buffer();
+    // xs.apply(&module) and candle_nn::seq() take the crate's modules.
+    let applied = x.apply(&m).unwrap();
+    assert_eq!(
+        applied.to_vec3::<f32>().unwrap(),
+        m.forward(&x).unwrap().to_vec3::<f32>().unwrap()
+    );
+    let linear = Linear::new(2, 4, true).unwrap();
+    let seq = candle_nn::seq().add(m.clone()).add(linear.clone());
+    assert_eq!(seq.forward(&x).unwrap().dims(), [2, 6, 4]);
+    // The crate's own errors become candle's, with their message.
+    let err = x.apply(&linear).unwrap_err().to_string();
+    assert!(err.contains("d_in") || err.contains("3"), "{err}");
+    let dropout = Dropout::new(0.5).unwrap();
+    assert_eq!(
+        dropout
+            .forward_t(&x, false)
+            .unwrap()
+            .to_vec3::<f32>()
+            .unwrap(),
+        x.to_vec3::<f32>().unwrap()
+    );
+}

@@ -787,7 +787,11 @@ fn lists_of_modules_have_pytorchs_names_and_take_part_in_every_operation() {
     assert!(back.load(&path, LoadMode::Strict).unwrap().is_empty());
     std::fs::remove_file(&path).unwrap();
     assert_eq!(
-        back.blocks[1].w_query.weight.to_vec2::<half::f16>().unwrap(),
+        back.blocks[1]
+            .w_query
+            .weight
+            .to_vec2::<half::f16>()
+            .unwrap(),
         m.blocks[1].w_query.weight.to_vec2::<half::f16>().unwrap()
     );
     // A list that is shorter than the checkpoint's: PyTorch's unexpected keys.
@@ -798,7 +802,9 @@ fn lists_of_modules_have_pytorchs_names_and_take_part_in_every_operation() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("Unexpected key(s) in state_dict: \"blocks.2.scale\", \"blocks.2.W_query.weight\""),
+        err.contains(
+            "Unexpected key(s) in state_dict: \"blocks.2.scale\", \"blocks.2.W_query.weight\""
+        ),
         "{err}"
     );
 }

@@ -244,3 +244,27 @@ impl Module for Dropout {
         self.training
     }
 }
+
+// candle's own traits, so that `xs.apply(&linear)`, `candle_nn::seq()` and code written for
+// candle-nn's layers take these layers too. The inherent `forward`s (this crate's errors)
+// stay what method calls find first.
+
+impl candle_core::Module for Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(Linear::forward(self, xs)?)
+    }
+}
+
+impl candle_core::Module for Embedding {
+    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(Embedding::forward(self, ids)?)
+    }
+}
+
+/// Dropout is candle's `ModuleT`: `train` says whether it drops (its own mode is not used).
+impl candle_core::ModuleT for Dropout {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let active = train && self.p > 0.0;
+        candle_nn::Dropout::new(self.p).forward(xs, active)
+    }
+}

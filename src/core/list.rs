@@ -108,9 +108,11 @@ module_list!(impl<M: Module, const N: usize> Module for [M; N]);
 /// `None` is an absent child: the walk sees nothing (PyTorch: `self.block = None`).
 impl<M: Module> Field for Option<M> {
     fn field(&self) -> FieldRef<'_> {
-        self.as_ref().map_or(FieldRef::Other, |m| FieldRef::Child(m))
+        self.as_ref()
+            .map_or(FieldRef::Other, |m| FieldRef::Child(m))
     }
     fn field_mut(&mut self) -> FieldMut<'_> {
-        self.as_mut().map_or(FieldMut::Other, |m| FieldMut::Child(m))
+        self.as_mut()
+            .map_or(FieldMut::Other, |m| FieldMut::Child(m))
     }
 }

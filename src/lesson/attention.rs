@@ -235,3 +235,17 @@ impl CausalAttentionWithBuffer {
     }
 }
 // lesson: end
+
+// candle's `Module`: `xs.apply(&attention)` and `candle_nn::seq()` take the lesson's modules.
+
+impl candle_core::Module for CausalAttentionWithoutBuffers {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(CausalAttentionWithoutBuffers::forward(self, xs)?)
+    }
+}
+
+impl candle_core::Module for CausalAttentionWithBuffer {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(CausalAttentionWithBuffer::forward(self, xs)?)
+    }
+}

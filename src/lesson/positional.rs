@@ -159,3 +159,20 @@ impl PositionalEncodingWithPlainField {
     }
 }
 // lesson: end
+
+// candle's `Module`: token ids in, embeddings plus positions out (`ids.apply(&model)`).
+macro_rules! candle_module {
+    ($($t:ty),*) => {$(
+        impl candle_core::Module for $t {
+            fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+                Ok(<$t>::forward(self, ids)?)
+            }
+        }
+    )*};
+}
+
+candle_module!(
+    PositionalEncodingWithBuffer,
+    PositionalEncodingWithNonPersistentBuffer,
+    PositionalEncodingWithPlainField
+);
