@@ -363,6 +363,27 @@ fn bad_input_says_what_is_wrong() {
 }
 
 #[test]
+fn masked_fill_reads_the_top_left_corner_of_a_larger_mask() {
+    // A causal mask's corners look alike; this one does not: a 1 at (0, 3), inside the
+    // top-left 4 × 4 corner, and one at (4, 5), outside it (the bottom-right corner would
+    // move it to (2, 3)).
+    let mut values = vec![0f32; 36];
+    values[3] = 1.0;
+    values[4 * 6 + 5] = 1.0;
+    let mask = Tensor::from_vec(values, (6, 6), &Device::Cpu).unwrap();
+    let scores = Tensor::zeros((1, 4, 4), DType::F32, &Device::Cpu).unwrap();
+    let filled = masked_fill(&scores, &mask, f32::NEG_INFINITY)
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap();
+    let hidden: Vec<(usize, usize)> = (0..4)
+        .flat_map(|i| (0..4).map(move |j| (i, j)))
+        .filter(|&(i, j)| filled[0][i][j] == f32::NEG_INFINITY)
+        .collect();
+    assert_eq!(hidden, [(0, 3)]);
+}
+
+#[test]
 fn fewer_tokens_than_the_context_use_the_top_left_of_the_mask() {
     let m = with_buffer();
     let full = m.forward(&batch()).unwrap();

@@ -257,3 +257,96 @@ fn not_a_struct(input: &DeriveInput) -> Error {
         "#[derive(Module)] works on structs with named fields",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The derive's error for `input`, which must be refused.
+    fn refusal(input: DeriveInput) -> String {
+        match expand(&input) {
+            Ok(tokens) => panic!("accepted: {tokens}"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn two_fields_under_one_name_are_refused() {
+        let err = refusal(syn::parse_quote! {
+            struct Twice {
+                #[module(rename = "w")]
+                a: Param,
+                w: Param,
+            }
+        });
+        assert_eq!(
+            err,
+            "fields `a` and `w` are both named \"w\"; give one another #[module(rename = \"...\")]"
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_are_refused_with_the_known_ones() {
+        let err = refusal(syn::parse_quote! {
+            struct Unknown {
+                #[module(persistant = false)]
+                w: Param,
+            }
+        });
+        assert!(
+            err.starts_with("unknown module attribute; expected `rename"),
+            "{err}"
+        );
+        let err = refusal(syn::parse_quote! {
+            #[module(extra = "x")]
+            struct OnTheStruct { w: Param }
+        });
+        assert!(err.contains("expected `extra_repr = \"method\"`"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_and_shapes_are_refused() {
+        let err = refusal(syn::parse_quote! {
+            struct Dotted {
+                #[module(rename = "a.b")]
+                w: Param,
+            }
+        });
+        assert!(err.contains("contain no '.'"), "{err}");
+        let err = refusal(syn::parse_quote!(
+            struct Tuple(Param);
+        ));
+        assert_eq!(err, "#[derive(Module)] works on structs with named fields");
+        let err = refusal(syn::parse_quote! {
+            struct Two {
+                #[module(training)]
+                a: bool,
+                #[module(training)]
+                b: bool,
+            }
+        });
+        assert!(
+            err.contains("already this module's #[module(training)] flag"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_good_struct_expands_to_both_field_lists_and_display() {
+        let tokens = expand(&syn::parse_quote! {
+            struct Good {
+                #[module(rename = "W")]
+                w: Param,
+                #[module(persistent = false)]
+                cache: Buffer,
+            }
+        })
+        .unwrap()
+        .to_string();
+        assert!(
+            tokens.contains("\"W\"") && tokens.contains("non_persistent"),
+            "{tokens}"
+        );
+        assert!(tokens.contains("Display for Good"), "{tokens}");
+    }
+}

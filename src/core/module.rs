@@ -42,7 +42,7 @@
 //! The derive refuses, at compile time, what would make the walk wrong: a field type it does
 //! not know (mark it `#[module(skip)]`),
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! # use understanding_buffers::core::module::Module;
 //! #[derive(Module)]
 //! struct Tokens {
@@ -52,7 +52,7 @@
 //!
 //! `persistent = false` on something that is not a buffer,
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! # use understanding_buffers::core::module::Module;
 //! #[derive(Module)]
 //! struct Plain {
@@ -61,7 +61,8 @@
 //! }
 //! ```
 //!
-//! two fields under one name, and attributes it does not know:
+//! two fields under one name, and attributes it does not know (the derive's own errors,
+//! which carry no error code: the derive crate's unit tests check their words):
 //!
 //! ```compile_fail
 //! # use understanding_buffers::{core::module::Module, core::param::Param};
