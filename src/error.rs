@@ -9,6 +9,7 @@ use std::path::PathBuf;
 /// device- and dtype-mismatch errors), without the backtrace candle appends when
 /// `RUST_BACKTRACE` is set.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// An error raised by candle itself, e.g. `device mismatch in where, lhs: Cpu, rhs: Cuda { gpu_id: 0 }`.
     Candle(candle_core::Error),

@@ -49,19 +49,3 @@ pub fn seeded_normal<S: Into<Shape>>(shape: S, seed: u64, device: &Device) -> Re
     }
     Ok(Tensor::from_vec(values, shape, device)?)
 }
-
-/// An f32 tensor of values uniform in `[low, high)` drawn from `seed`.
-pub fn seeded_uniform<S: Into<Shape>>(
-    shape: S,
-    low: f32,
-    high: f32,
-    seed: u64,
-    device: &Device,
-) -> Result<Tensor> {
-    let shape = shape.into();
-    let mut rng = SplitMix64(seed);
-    let values: Vec<f32> = (0..shape.elem_count())
-        .map(|_| low + (high - low) * rng.next_f64() as f32)
-        .collect();
-    Ok(Tensor::from_vec(values, shape, device)?)
-}

@@ -1,8 +1,10 @@
 //! [`StateDict`]: named tensors in a fixed order, like PyTorch's `OrderedDict` state dicts.
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A module's saved state: `(name, tensor)` pairs in PyTorch's order (own parameters, own
 /// persistent buffers, then each child's entries under `child.` names).
@@ -23,6 +25,9 @@ use crate::error::Result;
 #[derive(Clone, Debug, Default)]
 pub struct StateDict {
     entries: Vec<(String, Tensor)>,
+    /// Where each key is in `entries`: lookups take constant time, so that loading a
+    /// module of n tensors is O(n), not O(n²).
+    index: HashMap<String, usize>,
 }
 
 impl StateDict {
@@ -34,26 +39,35 @@ impl StateDict {
     /// Sets `key` to `tensor`: an existing key keeps its place, a new one goes last.
     pub fn insert(&mut self, key: impl Into<String>, tensor: Tensor) {
         let key = key.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = tensor,
-            None => self.entries.push((key, tensor)),
+        match self.index.get(&key) {
+            Some(&i) => self.entries[i].1 = tensor,
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((key, tensor));
+            }
         }
     }
 
     /// The tensor stored under `key`.
     pub fn get(&self, key: &str) -> Option<&Tensor> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+        self.index.get(key).map(|&i| &self.entries[i].1)
     }
 
-    /// Removes `key` and returns its tensor.
+    /// Removes `key` and returns its tensor (the keys after it keep their order).
     pub fn remove(&mut self, key: &str) -> Option<Tensor> {
-        let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
+        let at = self.index.remove(key)?;
+        let (_, tensor) = self.entries.remove(at);
+        for i in self.index.values_mut() {
+            if *i > at {
+                *i -= 1;
+            }
+        }
+        Some(tensor)
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
+        self.index.contains_key(key)
     }
 
     /// The keys, in order.
@@ -90,9 +104,28 @@ impl StateDict {
     }
 
     /// A copy with every floating-point tensor cast to `dtype`; integer tensors keep theirs.
+    /// `dtype` must be a floating-point type, as for [`Module::to_dtype`](crate::core::module::Module::to_dtype).
+    ///
+    /// ```
+    /// use candle_core::{DType, Device, Tensor};
+    /// use understanding_buffers::core::state_dict::StateDict;
+    ///
+    /// let mut sd = StateDict::new();
+    /// sd.insert("w", Tensor::ones(2, DType::F32, &Device::Cpu)?);
+    /// sd.insert("steps", Tensor::new(&[3i64], &Device::Cpu)?);
+    /// let half = sd.to_dtype(DType::F16)?;
+    /// assert_eq!((half.get("w").unwrap().dtype(), half.get("steps").unwrap().dtype()), (DType::F16, DType::I64));
+    /// assert!(sd.to_dtype(DType::U8).is_err());
+    /// # Ok::<(), understanding_buffers::error::Error>(())
+    /// ```
     pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
+        if !dtype.is_float() {
+            return Err(Error::Input(format!(
+                "StateDict::to_dtype only accepts floating-point dtypes (like Module::to_dtype), got {dtype:?}"
+            )));
+        }
         self.map(|t| {
-            if t.dtype().is_float() && dtype.is_float() {
+            if t.dtype().is_float() {
                 t.to_dtype(dtype)
             } else {
                 Ok(t.clone())
@@ -106,7 +139,10 @@ impl StateDict {
             .iter()
             .map(|(k, t)| Ok((k.clone(), f(t)?)))
             .collect::<Result<_>>()?;
-        Ok(Self { entries })
+        Ok(Self {
+            entries,
+            index: self.index.clone(),
+        })
     }
 }
 

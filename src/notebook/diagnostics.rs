@@ -57,7 +57,6 @@ pub trait Diagnose: Module {
     /// (candle's gradient store may also hold values for tensors that are no variables, by
     /// products of the chain rule that no optimizer ever applies; PyTorch does not compute
     /// them, and neither does this report count them.)
-
     fn gradients(&self, loss: &Tensor) -> Result<GradientReport> {
         let grads = loss.backward()?;
         let mut rows = Vec::new();

@@ -63,11 +63,6 @@ impl ErrorOutput {
             message: err.to_string(),
         }
     }
-
-    /// The error's message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl Show for ErrorOutput {
