@@ -257,8 +257,9 @@ to 16-bit floats (PyTorch: `copy.deepcopy(model).half()`) leaves the plain-field
 too: the weights become F16, the mask stays F32. PyTorch does the same; after `model.half()` a
 plain tensor attribute is still float32.
 
-The forward pass still runs, because the mask is only compared with 0. Nothing fails, yet the
-module no longer holds what you think it holds; with a mask that is added to the scores, PyTorch
+The forward pass still runs, because the mask is only compared with 0 (its numbers differ from
+step 2's in the fourth decimal: that is half precision's rounding, not the mask). Nothing
+fails, yet the module no longer holds what you think it holds; with a mask that is added to the scores, PyTorch
 would quietly compute in float32 and candle would stop with a dtype error. Such silent
 differences are why a diagnosis of every tensor is worth having (next step).
 """,
@@ -269,7 +270,7 @@ differences are why a diagnosis of every tensor is worth having (next step).
 所以，把模块的一个副本转换成 16 位浮点数（PyTorch 中是 `copy.deepcopy(model).half()`）时，存成普通字段的掩码同样会被漏掉：权重变成 F16，掩码仍是 F32。
 PyTorch 也是如此：执行 `model.half()` 之后，普通的张量属性仍然是 float32。
 
-前向传播照样能运行，因为掩码只用来和 0 比较。没有任何报错，但模块里的张量已经不是你以为的样子了。假如掩码是加到注意力分数上的，PyTorch 会悄悄改用 float32 计算，candle 则会报数据类型错误。
+前向传播照样能运行，因为掩码只用来和 0 比较（结果与第 2 步相比在小数点后第四位上略有出入，这是半精度的舍入造成的，与掩码无关）。没有任何报错，但模块里的张量已经不是你以为的样子了。假如掩码是加到注意力分数上的，PyTorch 会悄悄改用 float32 计算，candle 则会报数据类型错误。
 正因为这类差异不声不响，才值得把模块中的每个张量都检查一遍（见下一步）。
 """,
     ),
@@ -563,9 +564,9 @@ println!("W_query.weight:\n{}\nmask:\n{}", TensorRepr(&model.w_query.weight), Te
 ### 12. Strict and non-strict loading, from PyTorch's own file
 
 `data/reference/model_without_buffer.pth` was written by PyTorch, with
-`torch.save(ca_without_buffer.state_dict(), …)`. Loading it into the buffered module fails when
-strict, in PyTorch's words, because the file has no `mask`; non-strict, the weights load and the
-missing key is reported, as PyTorch's `strict=False` returns it. One difference: when a strict
+`torch.save(ca_without_buffer.state_dict(), …)`, so it has no `mask`. Loaded non-strict into
+the buffered module, the weights load and the missing key is reported, as PyTorch's
+`strict=False` returns it (first line below); loaded strict, it fails, in PyTorch's words. One difference: when a strict
 load fails, PyTorch has already copied the tensors that matched, while this crate checks every
 key first and leaves the module unchanged (see `load_state_dict` in the crate's docs).
 
@@ -576,7 +577,7 @@ Buffers can also be left out of the state dict on purpose, with
 ### 12. 严格加载与非严格加载：以 PyTorch 保存的文件为例
 
 `data/reference/model_without_buffer.pth` 是 PyTorch 用 `torch.save(ca_without_buffer.state_dict(), …)` 写出的。
-把它加载进带缓冲区的模块时，严格模式下会因为文件里没有 `mask` 而失败，报错信息与 PyTorch 的一字不差；非严格模式下，权重照常加载，缺少的键则在返回值中列出，与 PyTorch 的 `strict=False` 相同。
+所以文件里没有 `mask`。以非严格模式把它加载进带缓冲区的模块时，权重照常加载，缺少的键在返回值中列出，与 PyTorch 的 `strict=False` 相同（下面第一行）；以严格模式加载则会失败，报错信息与 PyTorch 的一字不差。
 有一点不同：严格加载失败时，PyTorch 已经把对得上的张量复制进去了，而本 crate 会先检查所有的键，失败时模块保持原样（见 crate 文档中的 `load_state_dict`）。
 
 缓冲区也可以有意不写进状态字典：用 `#[module(persistent = false)]` 标注即可（PyTorch 中是 `persistent=False`），第 2 课有这样的例子。
@@ -586,10 +587,10 @@ Buffers can also be left out of the state dict on purpose, with
         """
 let from_pytorch = reference_file("model_without_buffer.pth");
 let mut fresh = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
+println!("{}", fresh.load(&from_pytorch, LoadMode::NonStrict)?);
 if let Err(err) = fresh.load(&from_pytorch, LoadMode::Strict) {
     show_error(&err);
 }
-println!("{}", fresh.load(&from_pytorch, LoadMode::NonStrict)?);
 """,
         tags=["intended-error"],
         expect=['Error(s) in loading state_dict for CausalAttentionWithBuffer:', 'Missing key(s) in state_dict: "mask".'],

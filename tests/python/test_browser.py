@@ -369,12 +369,13 @@ def chinese_fonts() -> set[str]:
     return {name.strip() for line in out.splitlines() for name in line.split(",") if name.strip()}
 
 
-def check_chinese_glyphs(page, path: Path) -> list[str]:
+def check_chinese_glyphs(page, path: Path, has_figures: bool = True) -> list[str]:
     """Han characters must be drawn by a font that covers Chinese (not as .notdef boxes)."""
     marked = page.evaluate(MARK_CJK_JS)
     chinese = path.parent.name.split("-")[0] == "zh"  # notebooks/zh/ (or a scratch copy in zh-*/)
     # An English notebook's figures are in English; its link to the Chinese twin is its only Chinese.
-    wanted = ["figure title", "markdown heading", "markdown paragraph"] if chinese else []
+    wanted = (["figure title"] if has_figures else []) + ["markdown heading", "markdown paragraph"]
+    wanted = wanted if chinese else []
     problems = [f"no {kind} with Chinese text found in the page" for kind in wanted if kind not in marked]
     fonts_zh = chinese_fonts()
     if not fonts_zh:
@@ -445,7 +446,8 @@ def run_and_check(
             problems += check_committed_figures(nb, run.opened)
         if run.cells:
             problems += check_page(path, nb, run.cells, gpu)
-            problems += check_chinese_glyphs(page, path)
+            has_figures = any(nbcompare.is_figure(o) for _, c in nbcompare.code_cells(nb) for o in c.get("outputs", []))
+            problems += check_chinese_glyphs(page, path, has_figures)
     finally:
         try:  # also after a failed step; never hides that step's own exception
             saved = screenshots(page, path, shots)
