@@ -417,7 +417,7 @@ FOREIGN_MESSAGES = [
 # devices, Rust and PyTorch values and attribute names (`dtype`, `.grad`), units.
 LATIN_IN_CHINESE = set(
     "GPU CPU GPUs Rust PyTorch candle safetensors NVIDIA CUDA Metal Apple Jupyter JupyterLab evcxr "
-    "None True False true false Ok Err cpu cuda mps SVG MiB KiB GiB ms Python API Transformer "
+    "None True False true false Ok Err cpu cuda metal mps SVG MiB KiB GiB ms Python API Transformer "
     "bf16 f16 f32 f64 u8 u32 i64 BF16 F16 F32 F64 U8 U32 I64 dtype grad".split()
 )
 # A Rust type name such as `CausalAttentionWithBuffer` (several capitals): code, not English.
