@@ -2,7 +2,8 @@
 # Run every test: set up what is missing (see scripts/setup.sh), then
 #   1. cargo fmt --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
-#   3. cargo test --workspace      (unit, integration and doc tests; the derive crate too)
+#   3. cargo test --workspace      (unit, integration and doc tests; the derive crate too),
+#      and cargo clippy --no-default-features --lib (the library alone, for candle users)
 #   4. pytest tests/python         (notebooks, browser, HTML docs, Binder files)
 # Every step runs even when an earlier one fails; the exit code is non-zero if any failed.
 # .ci/run calls this, so CI runs exactly what a developer runs.
@@ -39,6 +40,7 @@ run_step() {
 run_step fmt cargo fmt --all -- --check
 run_step clippy cargo clippy --workspace --all-targets -- -D warnings
 run_step cargo cargo test --workspace
+run_step library cargo clippy --no-default-features --lib -- -D warnings
 run_step pytest "$UB_VENV/bin/python" -m pytest tests/python
 
 # Totals over cargo's "test result: ok. N passed; M failed; K ignored" lines and

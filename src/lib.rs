@@ -35,7 +35,9 @@ extern crate self as understanding_buffers;
 pub mod checkpoint;
 pub mod core;
 pub mod error;
+#[cfg(feature = "lessons")]
 pub mod lesson;
+#[cfg(feature = "notebook")]
 pub mod notebook;
 
 // The error type is also at the crate root, where Rust users look for it first.
@@ -50,24 +52,37 @@ pub mod prelude {
     pub use crate::core::layers::{Dropout, Embedding, Linear};
     pub use crate::core::module::{IncompatibleKeys, LoadMode, Module};
     pub use crate::core::param::Param;
+    pub use crate::core::repr::TensorRepr;
     pub use crate::core::state_dict::StateDict;
     pub use crate::error::{Error, Result};
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::attention::{causal_mask, masked_fill, replace_value};
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::attention::{CausalAttentionWithBuffer, CausalAttentionWithoutBuffers};
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::cost;
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::data::{example_batch, reference_file, scratch_dir};
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::positional::{
         sinusoidal_table, PositionalEncodingWithBuffer, PositionalEncodingWithNonPersistentBuffer,
         PositionalEncodingWithPlainField,
     };
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::timing::{compare_mask_strategies, MaskTimings};
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::diagnostics::Diagnose;
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::display::{lesson_setup, show_error, Show};
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::language::{tr, Language};
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::names::names;
-    pub use crate::notebook::repr::TensorRepr;
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::table::{Column, Table};
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::text::{device_summary, kind_name};
+    #[cfg(feature = "notebook")]
     pub use crate::notebook::{lesson_code, plots};
     pub use candle_core::{DType, Device, IndexOp, Tensor, D};
     pub use candle_nn::ops::softmax;

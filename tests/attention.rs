@@ -9,8 +9,8 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{at, expected, floats, max_abs_diff, reference, text};
+use understanding_buffers::core::repr::torch_dtype_name;
 use understanding_buffers::notebook::lesson_code::{difference, snippet};
-use understanding_buffers::notebook::repr::torch_dtype_name;
 use understanding_buffers::prelude::*;
 
 fn without_buffer() -> CausalAttentionWithoutBuffers {

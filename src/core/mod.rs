@@ -9,6 +9,7 @@
 //! - [`state_dict`]: named tensors in PyTorch's order;
 //! - [`layers`]: `Linear`, `Embedding` and `Dropout`; [`list`]: `Vec`s, arrays and `Option`s
 //!   of modules as fields (PyTorch's `ModuleList`);
+//! - [`repr`]: tensors and state dicts printed exactly as PyTorch prints them;
 //! - [`device`]: choosing and naming devices; [`init`]: seeded random tensors.
 
 pub mod buffer;
@@ -19,4 +20,5 @@ pub mod layers;
 pub mod list;
 pub mod module;
 pub mod param;
+pub mod repr;
 pub mod state_dict;

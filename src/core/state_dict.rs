@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// persistent buffers, then each child's entries under `child.` names).
 ///
 /// Printing it gives PyTorch's `OrderedDict([...])` text, as Jupyter shows it, one key per
-/// line (`{:#}`: as Python's `print` does; see [`crate::notebook::repr`]):
+/// line (`{:#}`: as Python's `print` does; see [`crate::core::repr`]):
 ///
 /// ```
 /// use candle_core::{Device, Tensor};

@@ -1,6 +1,5 @@
 //! What notebook cells show:
 //!
-//! - [`repr`]: tensors and state dicts printed exactly as PyTorch prints them;
 //! - [`display`]: rich output under evcxr, plain text elsewhere;
 //! - [`diagnostics`]: device and gradient reports for every module;
 //! - [`lesson_code`]: the lesson's own source, and the diff of two modules;
@@ -16,7 +15,6 @@ pub mod language;
 pub mod lesson_code;
 pub mod names;
 pub mod plots;
-pub mod repr;
 pub mod table;
 pub mod text;
 pub mod width;

@@ -58,7 +58,7 @@ const PREFIX: &str = "tensor(";
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::notebook::repr::TensorRepr;
+/// use understanding_buffers::core::repr::TensorRepr;
 ///
 /// # fn main() -> candle_core::Result<()> {
 /// let t = Tensor::new(&[[-0.4519f32, 0.2216], [-0.5874, 0.0058]], &Device::Cpu)?;
@@ -76,7 +76,7 @@ pub struct TensorRepr<'a>(pub &'a Tensor);
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::notebook::repr::repr;
+/// use understanding_buffers::core::repr::repr;
 ///
 /// # fn main() -> candle_core::Result<()> {
 /// // PyTorch: torch.triu(torch.ones(2, 2), diagonal=1)
@@ -172,7 +172,7 @@ impl fmt::Display for StateDict {
 ///
 /// ```
 /// use candle_core::DeviceLocation;
-/// use understanding_buffers::notebook::repr::device_suffix;
+/// use understanding_buffers::core::repr::device_suffix;
 ///
 /// assert_eq!(device_suffix(DeviceLocation::Cpu), None);
 /// assert_eq!(
@@ -200,7 +200,7 @@ pub fn device_suffix(location: DeviceLocation) -> Option<String> {
 ///
 /// ```
 /// use candle_core::DType;
-/// use understanding_buffers::notebook::repr::torch_dtype_name;
+/// use understanding_buffers::core::repr::torch_dtype_name;
 ///
 /// assert_eq!(torch_dtype_name(DType::F32), "torch.float32");
 /// assert_eq!(torch_dtype_name(DType::BF16), "torch.bfloat16");
