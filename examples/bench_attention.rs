@@ -37,11 +37,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
-use understanding_buffers::core::module::Module;
 use understanding_buffers::lesson::attention::{
     CausalAttentionWithBuffer, CausalAttentionWithoutBuffers,
 };
 use understanding_buffers::lesson::cost::{forward_time_ms, mask_bytes, MaskStrategy};
+use understanding_buffers::nn::TorchModule;
 
 type BoxResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// One timed case: a closure returning the forward pass's output.

@@ -17,7 +17,7 @@ pub enum Error {
     Input(String),
     /// A module cannot take a state dict; the text follows PyTorch's `load_state_dict` error.
     StateDict(String),
-    /// Asking a module for a name it does not have, a hand-written `impl Module` whose two
+    /// Asking a module for a name it does not have, a hand-written `impl TorchModule` whose two
     /// field lists disagree, and the like.
     Module(String),
     /// A checkpoint file that cannot be read or written.

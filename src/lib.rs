@@ -4,10 +4,10 @@
 //! the Rust port of the "Understanding PyTorch Buffers" lesson of *Build a Large Language
 //! Model (From Scratch)*. Four parts, one folder each:
 //!
-//! - [`core`]: the library. Modules whose field types say what each field is — a
-//!   [`Param`](core::param::Param) is trained, a [`Buffer`](core::buffer::Buffer) moves and
+//! - [`nn`]: the library (PyTorch's `torch.nn`). Modules whose field types say what each
+//!   field is — a [`Param`](nn::Param) is trained, a [`Buffer`](nn::Buffer) moves and
 //!   saves with the module, a plain `Tensor` does neither — and `#[derive(Module)]`, which
-//!   gives a struct the [`Module`](core::module::Module) trait: `named_parameters`,
+//!   gives a struct the [`TorchModule`](nn::TorchModule) trait: `named_parameters`,
 //!   `named_buffers`, `state_dict`, `load_state_dict`, `to_device`, `to_dtype`, `train`,
 //!   `eval`. State dicts in PyTorch's order, layers, devices.
 //! - [`checkpoint`]: state dicts saved and loaded as safetensors and PyTorch `.pth` files.
@@ -33,10 +33,10 @@
 extern crate self as understanding_buffers;
 
 pub mod checkpoint;
-pub mod core;
 pub mod error;
 #[cfg(feature = "lessons")]
 pub mod lesson;
+pub mod nn;
 #[cfg(feature = "notebook")]
 pub mod notebook;
 
@@ -44,16 +44,20 @@ pub mod notebook;
 pub use error::{Error, Result};
 
 /// Everything a lesson uses, in one import: `use understanding_buffers::prelude::*;`.
+///
+/// It can be glob-imported beside `use candle_nn::*;`: the only names both bring are
+/// candle's own items (`Optimizer`, `SGD`), except the layers `Linear`, `Embedding` and
+/// `Dropout`, which both crates have, as PyTorch and candle do; in a file that imports both,
+/// name the one you mean (`candle_nn::Linear`, or `use understanding_buffers::nn::Linear;`,
+/// which wins over both globs).
 pub mod prelude {
     pub use crate::checkpoint::{self, Checkpoint};
-    pub use crate::core::buffer::Buffer;
-    pub use crate::core::device::{best_device, device_name, same_location};
-    pub use crate::core::field::TensorKind;
-    pub use crate::core::layers::{Dropout, Embedding, Linear};
-    pub use crate::core::module::{IncompatibleKeys, LoadMode, Module};
-    pub use crate::core::param::Param;
-    pub use crate::core::repr::TensorRepr;
-    pub use crate::core::state_dict::StateDict;
+    pub use crate::nn::buffer::Buffer;
+    pub use crate::nn::device::{best_device, device_name, same_location};
+    pub use crate::nn::layers::{Dropout, Embedding, Linear};
+    pub use crate::nn::load::{IncompatibleKeys, LoadMode};
+    // The trait is `TorchModule` and the derive `Module`: candle's `Module` trait, which
+    // `use candle_nn::*` brings, is another item (derive macros have a namespace of their own).
     pub use crate::error::{Error, Result};
     #[cfg(feature = "lessons")]
     pub use crate::lesson::attention::{causal_mask, masked_fill, replace_value};
@@ -70,6 +74,10 @@ pub mod prelude {
     };
     #[cfg(feature = "lessons")]
     pub use crate::lesson::timing::{compare_mask_strategies, MaskTimings};
+    pub use crate::nn::module::{Module, TensorKind, TorchModule};
+    pub use crate::nn::param::Param;
+    pub use crate::nn::repr::TensorRepr;
+    pub use crate::nn::state_dict::StateDict;
     #[cfg(feature = "notebook")]
     pub use crate::notebook::diagnostics::Diagnose;
     #[cfg(feature = "notebook")]

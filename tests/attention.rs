@@ -9,7 +9,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{at, expected, floats, max_abs_diff, reference, text};
-use understanding_buffers::core::repr::torch_dtype_name;
+use understanding_buffers::nn::repr::torch_dtype_name;
 use understanding_buffers::notebook::lesson_code::{difference, snippet};
 use understanding_buffers::prelude::*;
 

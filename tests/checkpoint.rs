@@ -14,7 +14,7 @@ use understanding_buffers::checkpoint::{
     self, load_pth, load_pth_bytes, load_safetensors, load_safetensors_bytes, save_pth,
     save_safetensors,
 };
-use understanding_buffers::core::state_dict::StateDict;
+use understanding_buffers::nn::state_dict::StateDict;
 
 const SUPPORTED: [DType; 10] = [
     DType::U8,

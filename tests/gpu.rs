@@ -16,7 +16,7 @@ fn gpu() -> Device {
     Device::new_cuda(0).expect("a CUDA device: run this test on a GPU machine")
 }
 
-fn loaded<M: Module>(mut m: M, file: &str) -> M {
+fn loaded<M: TorchModule>(mut m: M, file: &str) -> M {
     m.load(reference(file), LoadMode::Strict).unwrap();
     m
 }

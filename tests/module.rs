@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, SGD};
 use common::reference;
 use proptest::prelude::*;
-use understanding_buffers::core::field::{Field, FieldMut, FieldRef, TensorKind as Kind};
+use understanding_buffers::nn::{Field, FieldMut, FieldRef, TensorKind as Kind};
 use understanding_buffers::prelude::*;
 
 #[derive(Clone, Debug, Module)]
@@ -394,7 +394,7 @@ fn a_load_copies_transposed_and_expanded_values_into_the_parameters() {
 
 #[test]
 fn an_optimizer_built_before_a_cast_keeps_the_old_variables() {
-    // Documented on Module::to_dtype and to_device: moved or cast parameters are new
+    // Documented on TorchModule::to_dtype and to_device: moved or cast parameters are new
     // variables, so an optimizer must be built afterwards.
     let mut m = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false).unwrap();
     let old = m.parameters();
@@ -422,13 +422,13 @@ fn an_optimizer_built_before_a_cast_keeps_the_old_variables() {
     );
 }
 
-/// A hand-written impl, as `Module`'s documentation shows it, with one child misnamed in
+/// A hand-written impl, as `TorchModule`'s documentation shows it, with one child misnamed in
 /// `fields_mut` (the bug the derive makes impossible).
 struct Misnamed {
     w_query: Linear,
 }
 
-impl Module for Misnamed {
+impl TorchModule for Misnamed {
     fn type_name(&self) -> &'static str {
         "Misnamed"
     }
@@ -458,7 +458,7 @@ fn a_misnamed_child_is_an_error_that_changes_nothing() {
     assert_eq!(
         err,
         "Misnamed's fields() and fields_mut() disagree: only fields() lists W_query.weight, \
-         only fields_mut() lists W_qeury.weight. A hand-written impl Module must list the same \
+         only fields_mut() lists W_qeury.weight. A hand-written impl TorchModule must list the same \
          fields, by the same names, in both (#[derive(Module)] writes both from one \
          declaration). Nothing was changed."
     );
@@ -467,13 +467,13 @@ fn a_misnamed_child_is_an_error_that_changes_nothing() {
     assert_eq!(m.w_query.weight.dtype(), DType::F32);
 }
 
-/// The hand-written impl of `Module`'s documentation, correct this time.
+/// The hand-written impl of `TorchModule`'s documentation, correct this time.
 struct Scale {
     weight: Param,
     running_max: Buffer,
 }
 
-impl Module for Scale {
+impl TorchModule for Scale {
     fn type_name(&self) -> &'static str {
         "Scale"
     }

@@ -14,7 +14,7 @@ fn batch() -> Tensor {
     example_batch(&Device::Cpu).unwrap()
 }
 
-fn keys<M: Module>(m: &M) -> Vec<String> {
+fn keys<M: TorchModule>(m: &M) -> Vec<String> {
     m.state_dict().keys().map(String::from).collect()
 }
 

@@ -26,22 +26,23 @@ fn the_table_follows_the_formula() {
 #[test]
 fn buffer_kinds_decide_what_is_saved() {
     let keys =
-        |m: &dyn Module| -> Vec<String> { m.state_dict().keys().map(String::from).collect() };
+        |m: &dyn TorchModule| -> Vec<String> { m.state_dict().keys().map(String::from).collect() };
     let buffered = PositionalEncodingWithBuffer::new(100, 8, 10, 0).unwrap();
     let non_persistent = PositionalEncodingWithNonPersistentBuffer::new(100, 8, 10, 0).unwrap();
     let plain = PositionalEncodingWithPlainField::new(100, 8, 10, 0).unwrap();
     assert_eq!(keys(&buffered), ["pe", "embedding.weight"]);
     assert_eq!(keys(&non_persistent), ["embedding.weight"]);
     assert_eq!(keys(&plain), ["embedding.weight"]);
-    let buffers =
-        |m: &dyn Module| -> Vec<String> { m.named_buffers().into_iter().map(|(n, _)| n).collect() };
+    let buffers = |m: &dyn TorchModule| -> Vec<String> {
+        m.named_buffers().into_iter().map(|(n, _)| n).collect()
+    };
     assert_eq!(
         buffers(&non_persistent),
         ["pe"],
         "non-persistent buffers are still buffers"
     );
     assert!(buffers(&plain).is_empty());
-    let kind = |m: &dyn Module| m.diagnostics().rows()[0].kind;
+    let kind = |m: &dyn TorchModule| m.diagnostics().rows()[0].kind;
     assert_eq!(
         [kind(&buffered), kind(&non_persistent), kind(&plain)],
         [

@@ -7,7 +7,7 @@
 
 use candle_core::{DType, Device, DeviceLocation, Shape, Tensor, WithDType};
 use proptest::prelude::*;
-use understanding_buffers::core::repr::{device_suffix, repr, torch_dtype_name, TensorRepr};
+use understanding_buffers::nn::repr::{device_suffix, repr, torch_dtype_name, TensorRepr};
 
 type Result<T> = candle_core::Result<T>;
 

@@ -1,11 +1,13 @@
 //! `#[derive(Module)]` for the `understanding-buffers` crate, which re-exports it: use it as
-//! `understanding_buffers::core::module::Module` (or from the crate's prelude).
+//! `understanding_buffers::nn::Module` (or from the crate's prelude).
 //!
-//! The derive reads a struct's fields and writes the two lists the `Module` trait asks for,
-//! `fields` and `fields_mut`, from the same declaration, so they cannot disagree. What each
-//! field *is* comes from its type, through the crate's `Field` trait: a `Param` is a
-//! parameter, a `Buffer` a buffer, a `Tensor` a plain field, a `Module` a child, and a number
-//! or flag is configuration. The derive itself only knows names and four field attributes:
+//! The derive reads a struct's fields and writes the two lists the `TorchModule` trait asks
+//! for, `fields` and `fields_mut`, from the same declaration, so they cannot disagree. (The
+//! trait is not named `Module`, which is candle's `forward` trait; the derive is, since derive
+//! macros have a namespace of their own.) What each field *is* comes from its type, through
+//! the crate's `Field` trait: a `Param` is a parameter, a `Buffer` a buffer, a `Tensor` a
+//! plain field, a `TorchModule` a child, and a number or flag is configuration. The derive
+//! itself only knows names and four field attributes:
 //!
 //! - `#[module(rename = "W_query")]`: the name PyTorch uses, when Rust's naming differs;
 //! - `#[module(persistent = false)]`: a buffer left out of the state dict;
@@ -31,7 +33,7 @@
 //! it writes (as `cargo expand` shows it)
 //!
 //! ```text
-//! impl ::understanding_buffers::core::module::Module for Scale {
+//! impl ::understanding_buffers::nn::TorchModule for Scale {
 //!     fn type_name(&self) -> &'static str { "Scale" }
 //!     fn fields(&self) -> Vec<(&'static str, FieldRef<'_>)> {
 //!         vec![
@@ -47,10 +49,10 @@
 //!     }
 //! }
 //!
-//! impl std::fmt::Display for Scale { /* Module::repr: as PyTorch prints a module */ }
+//! impl std::fmt::Display for Scale { /* TorchModule::repr: as PyTorch prints a module */ }
 //! ```
 //!
-//! with every path spelled out from `::understanding_buffers::core::field`.
+//! with every path spelled out from `::understanding_buffers::nn`.
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
@@ -60,7 +62,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{parse_macro_input, Data, DeriveInput, Error, Fields, Ident, LitBool, LitStr};
 
-/// Implements `understanding_buffers::core::module::Module` for a struct with named fields.
+/// Implements `understanding_buffers::nn::TorchModule` for a struct with named fields.
 /// See the crate documentation for the attributes.
 #[proc_macro_derive(Module, attributes(module))]
 pub fn derive_module(input: TokenStream) -> TokenStream {
@@ -130,7 +132,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         Some(flag) => quote!(
             fn set_training(&mut self, training: bool) {
                 self.#flag = training;
-                #krate::core::module::set_children_training(self, training);
+                #krate::nn::module::set_children_training(self, training);
             }
             fn is_training(&self) -> bool {
                 self.#flag
@@ -138,41 +140,41 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         ),
         None => quote!(),
     };
-    let field = quote!(#krate::core::field);
+    let nn = quote!(#krate::nn);
     let reads = entries.iter().map(|e| {
         let (ident, name) = (&e.ident, &e.name);
         if e.persistent {
-            quote_spanned!(e.ty=> (#name, #field::Field::field(&self.#ident)))
+            quote_spanned!(e.ty=> (#name, #nn::Field::field(&self.#ident)))
         } else {
-            quote_spanned!(e.ty=> (#name, #field::non_persistent(&self.#ident)))
+            quote_spanned!(e.ty=> (#name, #nn::field::non_persistent(&self.#ident)))
         }
     });
     let writes = entries.iter().map(|e| {
         let (ident, name) = (&e.ident, &e.name);
-        quote_spanned!(e.ty=> (#name, #field::Field::field_mut(&mut self.#ident)))
+        quote_spanned!(e.ty=> (#name, #nn::Field::field_mut(&mut self.#ident)))
     });
     let ty = &input.ident;
     let type_name = ty.unraw().to_string();
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
-        impl #impl_generics #krate::core::module::Module for #ty #ty_generics #where_clause {
+        impl #impl_generics #nn::TorchModule for #ty #ty_generics #where_clause {
             fn type_name(&self) -> &'static str {
                 #type_name
             }
-            fn fields(&self) -> ::std::vec::Vec<(&'static str, #field::FieldRef<'_>)> {
+            fn fields(&self) -> ::std::vec::Vec<(&'static str, #nn::FieldRef<'_>)> {
                 ::std::vec![#(#reads),*]
             }
-            fn fields_mut(&mut self) -> ::std::vec::Vec<(&'static str, #field::FieldMut<'_>)> {
+            fn fields_mut(&mut self) -> ::std::vec::Vec<(&'static str, #nn::FieldMut<'_>)> {
                 ::std::vec![#(#writes),*]
             }
             #extra_repr
             #mode
         }
 
-        // The module prints as PyTorch prints it (`Module::repr`).
+        // The module prints as PyTorch prints it (`TorchModule::repr`).
         impl #impl_generics ::std::fmt::Display for #ty #ty_generics #where_clause {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(&#krate::core::module::Module::repr(self))
+                f.write_str(&#nn::TorchModule::repr(self))
             }
         }
     })

@@ -26,8 +26,8 @@ use super::pth::{MAX_PICKLE, PICKLE_ALLOWANCE};
 use super::select;
 use super::storages::{self, Storages};
 use super::torch::{StorageRef, TorchGlobals, TorchValue};
-use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
+use crate::nn::state_dict::StateDict;
 
 /// The first bytes of every legacy file: `PROTO 2`, then the magic number as a `LONG1`.
 pub(super) const MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
-//! use understanding_buffers::{checkpoint, core::state_dict::StateDict};
+//! use understanding_buffers::{checkpoint, nn::state_dict::StateDict};
 //!
 //! let mut sd = StateDict::new();
 //! sd.insert("mask", Tensor::new(&[[0f32, 2.], [0., 0.]], &Device::Cpu)?);
@@ -77,11 +77,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 
-use crate::core::module::{IncompatibleKeys, LoadMode, Module};
-use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
+use crate::nn::load::{IncompatibleKeys, LoadMode};
+use crate::nn::module::TorchModule;
+use crate::nn::state_dict::StateDict;
 
-/// Saving and loading a whole module, for every [`Module`] (the prelude imports it).
+/// Saving and loading a whole module, for every [`TorchModule`] (the prelude imports it).
 ///
 /// ```
 /// use understanding_buffers::prelude::*;
@@ -95,14 +96,14 @@ use crate::error::{Error, Result};
 /// # std::fs::remove_file(&path).unwrap();
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
-pub trait Checkpoint: Module {
+pub trait Checkpoint: TorchModule {
     /// Saves the module's state dict to `path` (`.safetensors` or `.pth`), atomically.
     fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         save(&self.state_dict(), path)
     }
 
     /// Loads a state dict from `path` (safetensors or PyTorch's formats, told apart by
-    /// content) with [`Module::load_state_dict`]. On an error the module is unchanged.
+    /// content) with [`TorchModule::load_state_dict`]. On an error the module is unchanged.
     fn load(&mut self, path: impl AsRef<Path>, mode: LoadMode) -> Result<IncompatibleKeys> {
         let state = load(path, &Device::Cpu)?;
         self.load_state_dict(&state, mode)
@@ -136,7 +137,7 @@ pub trait Checkpoint: Module {
     }
 }
 
-impl<M: Module + ?Sized> Checkpoint for M {}
+impl<M: TorchModule + ?Sized> Checkpoint for M {}
 
 /// What errors of the `*_bytes` loaders name as the file.
 const IN_MEMORY: &str = "<bytes>";
@@ -146,7 +147,7 @@ const IN_MEMORY: &str = "<bytes>";
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
+/// use understanding_buffers::{checkpoint, nn::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("w", Tensor::ones((2, 3), candle_core::DType::F32, &Device::Cpu)?);
@@ -239,7 +240,7 @@ fn load_file(path: &Path, key: Option<&str>, device: &Device) -> Result<StateDic
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
+/// use understanding_buffers::{checkpoint, nn::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("pe", Tensor::zeros((4, 8), DType::F32, &Device::Cpu)?);
@@ -289,7 +290,7 @@ pub fn load_safetensors_bytes(bytes: &[u8], device: &Device) -> Result<StateDict
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::{checkpoint, core::state_dict::StateDict};
+/// use understanding_buffers::{checkpoint, nn::state_dict::StateDict};
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("b", Tensor::new(&[1f32, 2.], &Device::Cpu)?);

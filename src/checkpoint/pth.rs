@@ -20,8 +20,8 @@ use super::pickle::{self, PResult, Pickler};
 use super::storages::{self, Storages};
 use super::torch::{StorageRef, TorchDType, TorchGlobals};
 use super::{select, tensor_to_le_bytes, write_atomically};
-use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
+use crate::nn::state_dict::StateDict;
 
 /// The largest `data.pkl` read: a state dict's pickle takes a few hundred bytes per tensor.
 pub(super) const MAX_PICKLE: u64 = 16 << 20;

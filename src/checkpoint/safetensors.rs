@@ -11,8 +11,8 @@ use ::safetensors::tensor::{Dtype, SafeTensors, View};
 use candle_core::{DType, Device};
 
 use super::{tensor_from_le_bytes, tensor_to_le_bytes, write_atomically};
-use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
+use crate::nn::state_dict::StateDict;
 
 /// A tensor's bytes, ready for the `safetensors` serializer (candle's own `View` impl
 /// panics if a tensor cannot be copied; this one is filled beforehand, with errors).

@@ -16,8 +16,8 @@ use candle_core::{DType, Device, Tensor};
 
 use super::pickle::PResult;
 use super::torch::{InCandle, StorageRef, TensorRef};
-use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
+use crate::nn::state_dict::StateDict;
 
 /// Where a format keeps its storages.
 pub(super) trait Storages {

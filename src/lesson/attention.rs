@@ -18,10 +18,10 @@
 
 use candle_core::{Device, IndexOp, Tensor, D};
 
-use crate::core::buffer::Buffer;
-use crate::core::layers::{Dropout, Linear};
-use crate::core::module::Module;
 use crate::error::{Error, Result};
+use crate::nn::buffer::Buffer;
+use crate::nn::layers::{Dropout, Linear};
+use crate::nn::module::{Module, TorchModule};
 
 /// The causal mask of `context_length` tokens: `triu(ones(T, T), diagonal=1)`, f32 on the
 /// CPU. A 1 at `[i, j]` hides token `j` from token `i` (`j > i`: the future).

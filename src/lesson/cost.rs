@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::core::module::{LoadMode, Module};
 use crate::error::{Error, Result};
 use crate::lesson::attention::{
     causal_mask, CausalAttentionWithBuffer, CausalAttentionWithoutBuffers,
 };
+use crate::nn::load::LoadMode;
+use crate::nn::module::TorchModule;
 use crate::notebook::language::Language;
 
 /// How the forward pass gets its mask.

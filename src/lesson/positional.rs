@@ -14,10 +14,10 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::core::buffer::Buffer;
-use crate::core::layers::Embedding;
-use crate::core::module::Module;
 use crate::error::{Error, Result};
+use crate::nn::buffer::Buffer;
+use crate::nn::layers::Embedding;
+use crate::nn::module::Module;
 
 /// The sinusoidal positional-encoding table, shape `(max_len, d_model)`, f32 on the CPU.
 ///
@@ -69,7 +69,7 @@ fn check_ids(ids: &Tensor, table: &Tensor) -> Result<usize> {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{core::module::Module, lesson::positional::PositionalEncodingWithBuffer};
+/// use understanding_buffers::{lesson::positional::PositionalEncodingWithBuffer, nn::TorchModule};
 ///
 /// let mut model = PositionalEncodingWithBuffer::new(100, 16, 50, 0)?;
 /// assert_eq!(model.state_dict().keys().collect::<Vec<_>>(), ["pe", "embedding.weight"]);

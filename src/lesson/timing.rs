@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use candle_core::Device;
 
-use crate::core::device::device_name;
 use crate::error::{Error, Result};
 use crate::lesson::cost::{MaskRun, MaskStrategy};
+use crate::nn::device::device_name;
 use crate::notebook::display::{html_escape, Show};
 use crate::notebook::language::Language;
 use crate::notebook::table::{Column, Table};

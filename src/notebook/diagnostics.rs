@@ -7,16 +7,16 @@ use std::fmt;
 
 use candle_core::{DType, Tensor};
 
-use crate::core::device::device_name;
-use crate::core::field::TensorKind;
-use crate::core::module::{Entry, Module};
 use crate::error::{Error, Result};
+use crate::nn::device::device_name;
+use crate::nn::module::TensorKind;
+use crate::nn::module::{FieldRef, TorchModule};
 use crate::notebook::display::Show;
 use crate::notebook::language::Language;
 use crate::notebook::table::{Column, Table};
 use crate::notebook::text::{dtype_name, kind_name, shape_text, words};
 
-/// The reports of this module, for every [`Module`] (the prelude imports it).
+/// The reports of this module, for every [`TorchModule`] (the prelude imports it).
 ///
 /// ```
 /// use understanding_buffers::prelude::*;
@@ -29,12 +29,12 @@ use crate::notebook::text::{dtype_name, kind_name, shape_text, words};
 /// assert!(m.check_devices().is_ok());
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
-pub trait Diagnose: Module {
+pub trait Diagnose: TorchModule {
     /// Every tensor the module holds — parameters, buffers (empty ones too) and plain fields —
     /// with its kind, device, dtype and shape, in the module walk's order.
     fn diagnostics(&self) -> DeviceReport {
         let mut rows = Vec::new();
-        self.visit(&mut |name, entry| rows.push(TensorRow::of(name, &entry)));
+        self.visit(&mut |name, field| rows.extend(TensorRow::of(name, &field)));
         DeviceReport {
             module: self.type_name().to_string(),
             device: device_name(&self.device()),
@@ -60,11 +60,13 @@ pub trait Diagnose: Module {
     fn gradients(&self, loss: &Tensor) -> Result<GradientReport> {
         let grads = loss.backward()?;
         let mut rows = Vec::new();
-        self.visit(&mut |name, entry| {
-            let variable = entry.tensor().filter(|t| t.is_variable());
+        self.visit(&mut |name, field| {
+            // The walk hands on tensor fields only, each with a kind.
+            let Some(kind) = field.kind() else { return };
+            let variable = field.tensor().filter(|t| t.is_variable());
             rows.push(GradientRow {
                 name: name.to_string(),
-                kind: entry.kind(),
+                kind,
                 requires_grad: variable.is_some(),
                 gradient: variable
                     .and_then(|t| grads.get(t))
@@ -78,7 +80,7 @@ pub trait Diagnose: Module {
     }
 }
 
-impl<M: Module + ?Sized> Diagnose for M {}
+impl<M: TorchModule + ?Sized> Diagnose for M {}
 
 /// A tensor's place and form, as the report shows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,16 +105,17 @@ pub struct TensorRow {
 }
 
 impl TensorRow {
-    fn of(name: &str, entry: &Entry<'_>) -> Self {
-        Self {
+    /// The row of a tensor field; `None` for a child or configuration (never visited).
+    fn of(name: &str, field: &FieldRef<'_>) -> Option<Self> {
+        Some(Self {
             name: name.to_string(),
-            kind: entry.kind(),
-            tensor: entry.tensor().map(|t| TensorInfo {
+            kind: field.kind()?,
+            tensor: field.tensor().map(|t| TensorInfo {
                 device: device_name(t.device()),
                 dtype: t.dtype(),
                 shape: t.dims().to_vec(),
             }),
-        }
+        })
     }
 
     /// The tensor's device, if the row holds a tensor.

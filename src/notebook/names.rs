@@ -2,7 +2,7 @@
 //! users write `[name for name, _ in model.named_buffers()]`.
 
 /// The names of a list of `(name, value)` pairs, in order, such as
-/// [`Module::named_buffers`](crate::core::module::Module::named_buffers) returns.
+/// [`TorchModule::named_buffers`](crate::nn::TorchModule::named_buffers) returns.
 ///
 /// ```
 /// use understanding_buffers::prelude::*;

@@ -3,8 +3,8 @@
 
 use candle_core::DType;
 
-use crate::core::device::{best_device, compiled_backends, device_name};
-use crate::core::field::TensorKind;
+use crate::nn::device::{best_device, compiled_backends, device_name};
+use crate::nn::module::TensorKind;
 use crate::notebook::language::Language;
 
 /// The words of the reports.
@@ -149,7 +149,7 @@ pub fn device_summary() -> String {
 /// The name of a kind: `parameter`, `buffer`, `buffer (non-persistent)`, `plain field`.
 ///
 /// ```
-/// use understanding_buffers::{core::field::TensorKind, notebook::text::kind_name};
+/// use understanding_buffers::{nn::TensorKind, notebook::text::kind_name};
 /// std::env::set_var("UB_LANG", "en");
 /// assert_eq!(kind_name(TensorKind::PlainField), "plain field");
 /// std::env::set_var("UB_LANG", "zh");

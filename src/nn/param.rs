@@ -19,7 +19,7 @@ use crate::error::Result;
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::core::param::Param;
+/// use understanding_buffers::nn::param::Param;
 ///
 /// let weight = Param::new(Tensor::new(&[[1f32, 2.], [3., 4.]], &Device::Cpu)?)?;
 /// assert_eq!(weight.dims(), [2, 2]);
@@ -57,7 +57,7 @@ impl Param {
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
-    /// use understanding_buffers::core::param::Param;
+    /// use understanding_buffers::nn::param::Param;
     ///
     /// let p = Param::new(Tensor::ones(3, candle_core::DType::F32, &Device::Cpu)?)?;
     /// assert!(p.is_same(&p.clone()));

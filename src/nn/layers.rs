@@ -8,11 +8,10 @@ use std::fmt;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Module as _;
 
-use crate::core::field::{FieldMut, FieldRef};
-use crate::core::init::seeded_normal;
-use crate::core::module::Module;
-use crate::core::param::Param;
 use crate::error::{Error, Result};
+use crate::nn::init::seeded_normal;
+use crate::nn::module::{FieldMut, FieldRef, Module, TorchModule};
+use crate::nn::param::Param;
 
 /// `y = x Wᵀ + b` with `W` of shape `(d_out, d_in)`, like PyTorch's `nn.Linear`: parameters
 /// `weight` and, with `bias`, `bias`. Initialised uniformly in `±1/√d_in` (PyTorch's range;
@@ -20,7 +19,7 @@ use crate::error::{Error, Result};
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{core::layers::Linear, core::module::Module};
+/// use understanding_buffers::nn::{Linear, TorchModule};
 ///
 /// let linear = Linear::new(3, 2, false)?;
 /// let y = linear.forward(&Tensor::ones((4, 3), DType::F32, &Device::Cpu)?)?;
@@ -95,7 +94,7 @@ impl Linear {
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::core::layers::Embedding;
+/// use understanding_buffers::nn::layers::Embedding;
 ///
 /// let embedding = Embedding::new(10, 4, 7)?;
 /// let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu)?;
@@ -164,13 +163,13 @@ impl Embedding {
 
 /// Dropout, like PyTorch's `nn.Dropout(p)`: in training mode it zeroes each value with
 /// probability `p` and scales the rest by `1 / (1 - p)`; in evaluation mode it does nothing.
-/// It holds no tensors, only the mode, which [`Module::train`] and [`Module::eval`] set.
+/// It holds no tensors, only the mode, which [`TorchModule::train`] and [`TorchModule::eval`] set.
 ///
-/// Its `impl Module` is written by hand, because it keeps the mode:
+/// Its `impl TorchModule` is written by hand, because it keeps the mode:
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::{core::layers::Dropout, core::module::Module};
+/// use understanding_buffers::nn::{Dropout, TorchModule};
 ///
 /// let mut dropout = Dropout::new(0.5)?;
 /// let x = Tensor::ones((4, 4), DType::F32, &Device::Cpu)?;
@@ -224,7 +223,7 @@ fn python_float(x: f32) -> String {
     }
 }
 
-impl Module for Dropout {
+impl TorchModule for Dropout {
     fn type_name(&self) -> &'static str {
         "Dropout"
     }

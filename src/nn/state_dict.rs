@@ -10,11 +10,11 @@ use crate::error::{Error, Result};
 /// persistent buffers, then each child's entries under `child.` names).
 ///
 /// Printing it gives PyTorch's `OrderedDict([...])` text, as Jupyter shows it, one key per
-/// line (`{:#}`: as Python's `print` does; see [`crate::core::repr`]):
+/// line (`{:#}`: as Python's `print` does; see [`crate::nn::repr`]):
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::core::state_dict::StateDict;
+/// use understanding_buffers::nn::state_dict::StateDict;
 ///
 /// let mut sd = StateDict::new();
 /// sd.insert("mask", Tensor::new(&[[0f32, 1.], [0., 0.]], &Device::Cpu)?);
@@ -104,11 +104,11 @@ impl StateDict {
     }
 
     /// A copy with every floating-point tensor cast to `dtype`; integer tensors keep theirs.
-    /// `dtype` must be a floating-point type, as for [`Module::to_dtype`](crate::core::module::Module::to_dtype).
+    /// `dtype` must be a floating-point type, as for [`TorchModule::to_dtype`](crate::nn::TorchModule::to_dtype).
     ///
     /// ```
     /// use candle_core::{DType, Device, Tensor};
-    /// use understanding_buffers::core::state_dict::StateDict;
+    /// use understanding_buffers::nn::state_dict::StateDict;
     ///
     /// let mut sd = StateDict::new();
     /// sd.insert("w", Tensor::ones(2, DType::F32, &Device::Cpu)?);
@@ -121,7 +121,7 @@ impl StateDict {
     pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
         if !dtype.is_float() {
             return Err(Error::Input(format!(
-                "StateDict::to_dtype only accepts floating-point dtypes (like Module::to_dtype), got {dtype:?}"
+                "StateDict::to_dtype only accepts floating-point dtypes (like TorchModule::to_dtype), got {dtype:?}"
             )));
         }
         self.map(|t| {

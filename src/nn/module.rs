@@ -1,12 +1,19 @@
-//! [`Module`]: PyTorch's `nn.Module` semantics for structs whose field types say what each
-//! field is, and `#[derive(Module)]`, which writes the trait's two required lists.
+//! [`TorchModule`]: PyTorch's `nn.Module` semantics for structs whose field types say what
+//! each field is, the field views it walks ([`FieldRef`], [`FieldMut`]), and
+//! `#[derive(Module)]`, which writes the trait's two required lists.
+//!
+//! The trait is `TorchModule`, not `Module`, so that it sits beside candle's own `Module`
+//! (the `forward` trait that `use candle_nn::*` brings) without a clash: a type can be both,
+//! and this crate's layers are. The derive keeps the short name: derive macros live in a
+//! namespace of their own, so `#[derive(Module)]` names nothing of candle's.
+//!
+//! The trait's provided methods are short; the work is in [`walk`](crate::nn::walk) (the
+//! walk, moves and casts), [`load`](crate::nn::load) (`load_state_dict`) and
+//! [`repr`](crate::nn::repr) (printing).
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
-//! use understanding_buffers::core::buffer::Buffer;
-//! use understanding_buffers::core::layers::Linear;
-//! use understanding_buffers::core::module::Module;
-//! use understanding_buffers::core::param::Param;
+//! use understanding_buffers::nn::{Buffer, Linear, Module, Param, TorchModule};
 //!
 //! #[derive(Module)]
 //! struct Scaled {
@@ -43,7 +50,7 @@
 //! not know (mark it `#[module(skip)]`),
 //!
 //! ```compile_fail,E0277
-//! # use understanding_buffers::core::module::Module;
+//! # use understanding_buffers::nn::Module;
 //! #[derive(Module)]
 //! struct Tokens {
 //!     vocabulary: Vec<String>, // neither a tensor, a module nor configuration
@@ -53,7 +60,7 @@
 //! `persistent = false` on something that is not a buffer,
 //!
 //! ```compile_fail,E0277
-//! # use understanding_buffers::core::module::Module;
+//! # use understanding_buffers::nn::Module;
 //! #[derive(Module)]
 //! struct Plain {
 //!     #[module(persistent = false)]
@@ -65,7 +72,7 @@
 //! which carry no error code: the derive crate's unit tests check their words):
 //!
 //! ```compile_fail
-//! # use understanding_buffers::{core::module::Module, core::param::Param};
+//! # use understanding_buffers::nn::{Module, Param};
 //! #[derive(Module)]
 //! struct Twice {
 //!     #[module(rename = "w")]
@@ -75,7 +82,7 @@
 //! ```
 //!
 //! ```compile_fail
-//! # use understanding_buffers::{core::module::Module, core::param::Param};
+//! # use understanding_buffers::nn::{Module, Param};
 //! #[derive(Module)]
 //! struct Unknown {
 //!     #[module(persistant = false)]
@@ -83,132 +90,97 @@
 //! }
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
-use std::fmt;
+use std::collections::{HashMap, HashSet};
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use crate::core::buffer::Buffer;
-use crate::core::device::same_location;
-use crate::core::field::{FieldMut, FieldRef, TensorKind};
-use crate::core::param::Param;
-use crate::core::state_dict::StateDict;
 use crate::error::{Error, Result};
+use crate::nn::buffer::Buffer;
+use crate::nn::device::same_location;
+use crate::nn::load::{load_state_dict, IncompatibleKeys, LoadMode};
+use crate::nn::param::Param;
+use crate::nn::repr::module_repr;
+use crate::nn::state_dict::StateDict;
+use crate::nn::walk::{apply, prepare, try_visit, NewValue};
 
-/// `#[derive(Module)]`: implements [`Module`](trait@Module) from a struct's fields (see the
+/// `#[derive(Module)]`: implements [`TorchModule`] from a struct's fields (see the
 /// [module docs](self) and the `understanding-buffers-derive` crate).
 pub use understanding_buffers_derive::Module;
 
-/// The keys a non-strict [`Module::load_state_dict`] could not match (PyTorch's
-/// `_IncompatibleKeys`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IncompatibleKeys {
-    /// Keys the module has but the state dict lacks; those tensors kept their values.
-    pub missing_keys: Vec<String>,
-    /// Keys the state dict has but the module does not; they were ignored.
-    pub unexpected_keys: Vec<String>,
+/// What a tensor is to the module that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TensorKind {
+    /// Trainable: handed to optimizers, moved, cast and saved.
+    Parameter,
+    /// Never trained; moved, cast and saved with the module.
+    Buffer,
+    /// Never trained; moved and cast with the module, but not saved.
+    NonPersistentBuffer,
+    /// A plain `Tensor` field: never moved, cast or saved.
+    PlainField,
 }
 
-impl IncompatibleKeys {
-    /// Whether every key matched.
-    pub fn is_empty(&self) -> bool {
-        self.missing_keys.is_empty() && self.unexpected_keys.is_empty()
-    }
-}
-
-impl fmt::Display for IncompatibleKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_empty() {
-            return f.write_str("<All keys matched successfully>");
-        }
-        let list = |keys: &[String]| {
-            let quoted: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
-            format!("[{}]", quoted.join(", "))
-        };
-        write!(
-            f,
-            "_IncompatibleKeys(missing_keys={}, unexpected_keys={})",
-            list(&self.missing_keys),
-            list(&self.unexpected_keys)
-        )
-    }
-}
-
-/// How [`Module::load_state_dict`] treats keys that do not match: PyTorch's `strict=True`
-/// and `strict=False`, named so that a call says which it is.
-///
-/// ```
-/// use understanding_buffers::prelude::*;
-///
-/// let with_buffer = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;
-/// let mut without = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false)?;
-/// // `mask` is not a key of `without`: an error when strict, a report when not.
-/// assert!(without.load_state_dict(&with_buffer.state_dict(), LoadMode::Strict).is_err());
-/// let keys = without.load_state_dict(&with_buffer.state_dict(), LoadMode::NonStrict)?;
-/// assert_eq!(keys.unexpected_keys, ["mask"]);
-/// # Ok::<(), understanding_buffers::error::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum LoadMode {
-    /// Every key of the module must be in the state dict and every key of the state dict in
-    /// the module (PyTorch's default, `strict=True`).
-    #[default]
-    Strict,
-    /// Missing and unexpected keys are reported in [`IncompatibleKeys`], not errors
-    /// (`strict=False`). Shapes must still match.
-    NonStrict,
-}
-
-impl LoadMode {
-    /// Whether missing and unexpected keys are errors.
-    pub fn is_strict(self) -> bool {
-        self == Self::Strict
-    }
-}
-
-/// PyTorch's way of printing a shape: `torch.Size([2, 3])`.
-pub fn torch_size(dims: &[usize]) -> String {
-    let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
-    format!("torch.Size([{}])", dims.join(", "))
-}
-
-/// A tensor the module walk visits ([`Module::visit`]), with what it is to its module.
-#[derive(Clone, Copy, Debug)]
-pub enum Entry<'a> {
+/// A field, read: what [`TorchModule::fields`] lists, and what the module walk
+/// ([`TorchModule::visit`]) hands on for each tensor: there only `Parameter`, `Buffer` and
+/// `PlainField`, children being walked in turn.
+#[derive(Clone, Copy)]
+pub enum FieldRef<'a> {
     /// A parameter.
     Parameter(&'a Param),
-    /// A buffer; `None` while an `Option<Buffer>` is empty.
+    /// A buffer; `None` for an empty `Option<Buffer>` (PyTorch: `register_buffer(name, None)`).
     Buffer {
         /// The buffer, if it holds a tensor.
         buffer: Option<&'a Buffer>,
         /// Whether the state dict saves it.
         persistent: bool,
     },
-    /// A plain `Tensor` field.
+    /// A plain tensor: reported, never moved, cast or saved.
     PlainField(&'a Tensor),
+    /// A child module, walked in turn.
+    Child(&'a dyn TorchModule),
+    /// Nothing the walk needs: configuration (sizes, rates, flags), an absent `Option<Param>`.
+    Other,
 }
 
-impl<'a> Entry<'a> {
-    /// Parameter, buffer, non-persistent buffer or plain field.
-    pub fn kind(&self) -> TensorKind {
+impl<'a> FieldRef<'a> {
+    /// Parameter, buffer, non-persistent buffer or plain field; `None` for a child module
+    /// and for configuration.
+    pub fn kind(&self) -> Option<TensorKind> {
         match self {
-            Self::Parameter(_) => TensorKind::Parameter,
+            Self::Parameter(_) => Some(TensorKind::Parameter),
             Self::Buffer {
                 persistent: true, ..
-            } => TensorKind::Buffer,
-            Self::Buffer { .. } => TensorKind::NonPersistentBuffer,
-            Self::PlainField(_) => TensorKind::PlainField,
+            } => Some(TensorKind::Buffer),
+            Self::Buffer { .. } => Some(TensorKind::NonPersistentBuffer),
+            Self::PlainField(_) => Some(TensorKind::PlainField),
+            Self::Child(_) | Self::Other => None,
         }
     }
 
-    /// The tensor; `None` for an empty buffer.
+    /// The tensor; `None` for an empty buffer, a child module and configuration.
     pub fn tensor(&self) -> Option<&'a Tensor> {
         match *self {
             Self::Parameter(p) => Some(p.as_tensor()),
             Self::Buffer { buffer, .. } => buffer.map(Buffer::as_tensor),
             Self::PlainField(t) => Some(t),
+            Self::Child(_) | Self::Other => None,
         }
     }
+}
+
+/// A field, mutably: what moves, casts and loads may change. Plain tensor fields are
+/// [`FieldMut::Other`] here: no module operation touches them.
+pub enum FieldMut<'a> {
+    /// A parameter.
+    Parameter(&'a mut Param),
+    /// A buffer that always holds a tensor.
+    Buffer(&'a mut Buffer),
+    /// A buffer that may be empty.
+    OptionalBuffer(&'a mut Option<Buffer>),
+    /// A child module.
+    Child(&'a mut dyn TorchModule),
+    /// Nothing a module operation changes.
+    Other,
 }
 
 /// A module with parameters, buffers, plain fields and children, as in PyTorch.
@@ -218,17 +190,14 @@ impl<'a> Entry<'a> {
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::core::buffer::Buffer;
-/// use understanding_buffers::core::field::{Field, FieldMut, FieldRef};
-/// use understanding_buffers::core::module::Module;
-/// use understanding_buffers::core::param::Param;
+/// use understanding_buffers::nn::{Buffer, Field, FieldMut, FieldRef, Param, TorchModule};
 ///
 /// struct Scale {
 ///     weight: Param,
 ///     running_max: Buffer,
 /// }
 ///
-/// impl Module for Scale {
+/// impl TorchModule for Scale {
 ///     fn type_name(&self) -> &'static str {
 ///         "Scale"
 ///     }
@@ -256,7 +225,7 @@ impl<'a> Entry<'a> {
 ///
 /// The two lists must name the same fields: every operation that changes the module first
 /// checks that they do, and fails, changing nothing, when they do not.
-pub trait Module {
+pub trait TorchModule {
     /// The type's name as PyTorch would print it, e.g. `CausalAttentionWithBuffer`.
     fn type_name(&self) -> &'static str;
 
@@ -290,25 +259,7 @@ pub trait Module {
     /// # Ok::<(), understanding_buffers::error::Error>(())
     /// ```
     fn repr(&self) -> String {
-        let indent = |text: &str| text.replace('\n', "\n  ");
-        let extra = self.extra_repr();
-        let children: Vec<String> = self
-            .fields()
-            .into_iter()
-            .filter_map(|(name, field)| match field {
-                FieldRef::Child(child) => Some(format!("({name}): {}", indent(&child.repr()))),
-                _ => None,
-            })
-            .collect();
-        if children.is_empty() {
-            return format!("{}({extra})", self.type_name());
-        }
-        let mut lines = Vec::new();
-        if !extra.is_empty() {
-            lines.push(indent(&extra));
-        }
-        lines.extend(children);
-        format!("{}(\n  {}\n)", self.type_name(), lines.join("\n  "))
+        module_repr(self)
     }
 
     /// The same fields, mutably.
@@ -323,16 +274,16 @@ pub trait Module {
     /// let m = CausalAttentionWithoutBuffers::new(3, 2, 6, 0.0, false)?;
     /// let mut plain = Vec::new();
     /// m.visit(&mut |name, entry| {
-    ///     if entry.kind() == TensorKind::PlainField {
+    ///     if entry.kind() == Some(TensorKind::PlainField) {
     ///         plain.push(name.to_string());
     ///     }
     /// });
     /// assert_eq!(plain, ["mask"]);
     /// # Ok::<(), understanding_buffers::error::Error>(())
     /// ```
-    fn visit(&self, f: &mut dyn FnMut(&str, Entry<'_>)) {
-        let all_ok = try_visit(self, "", &mut |name, entry| {
-            f(name, entry);
+    fn visit(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+        let all_ok = try_visit(self, "", &mut |name, field| {
+            f(name, field);
             Ok(())
         });
         debug_assert!(all_ok.is_ok());
@@ -367,7 +318,7 @@ pub trait Module {
 
     /// Every parameter, with dotted names (`W_query.weight`). A parameter shared by two
     /// fields (tied weights) is listed once, under its first name, as PyTorch lists it, so
-    /// an optimizer steps it once; [`Module::state_dict`] keeps every name.
+    /// an optimizer steps it once; [`TorchModule::state_dict`] keeps every name.
     ///
     /// ```
     /// use understanding_buffers::prelude::*;
@@ -390,9 +341,9 @@ pub trait Module {
     /// ```
     fn named_parameters(&self) -> Vec<(String, Var)> {
         let mut out = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         self.visit(&mut |name, entry| {
-            if let Entry::Parameter(p) = entry {
+            if let FieldRef::Parameter(p) = entry {
                 if seen.insert(p.storage_key()) {
                     out.push((name.to_string(), p.var().clone()));
                 }
@@ -414,7 +365,7 @@ pub trait Module {
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         self.visit(&mut |name, entry| {
-            if let Entry::Buffer {
+            if let FieldRef::Buffer {
                 buffer: Some(b), ..
             } = entry
             {
@@ -449,7 +400,7 @@ pub trait Module {
         let mut found = None;
         let mut known = Vec::new();
         self.visit(&mut |n, entry| {
-            if let Entry::Buffer { buffer, .. } = entry {
+            if let FieldRef::Buffer { buffer, .. } = entry {
                 if n == name {
                     found = Some(buffer.map(|b| b.as_tensor().clone()));
                 }
@@ -474,7 +425,7 @@ pub trait Module {
     fn set_buffer(&mut self, name: &str, tensor: Tensor) -> Result<()> {
         let mut known = Vec::new();
         self.visit(&mut |n, entry| {
-            if let Entry::Buffer { .. } = entry {
+            if let FieldRef::Buffer { .. } = entry {
                 known.push(n.to_string());
             }
         });
@@ -496,8 +447,8 @@ pub trait Module {
     fn state_dict(&self) -> StateDict {
         let mut sd = StateDict::new();
         self.visit(&mut |name, entry| match entry {
-            Entry::Parameter(p) => sd.insert(name, p.as_tensor().clone()),
-            Entry::Buffer {
+            FieldRef::Parameter(p) => sd.insert(name, p.as_tensor().clone()),
+            FieldRef::Buffer {
                 buffer: Some(b),
                 persistent: true,
             } => sd.insert(name, b.as_tensor().clone()),
@@ -521,66 +472,7 @@ pub trait Module {
     /// *into* the existing parameters, as PyTorch copies into them: an optimizer built
     /// before the load trains the loaded weights.
     fn load_state_dict(&mut self, state: &StateDict, mode: LoadMode) -> Result<IncompatibleKeys> {
-        let strict = mode.is_strict();
-        let own = self.state_dict();
-        let missing: Vec<String> = own
-            .keys()
-            .filter(|k| !state.contains_key(k))
-            .map(String::from)
-            .collect();
-        let unexpected: Vec<String> = state
-            .keys()
-            .filter(|k| !own.contains_key(k))
-            .map(String::from)
-            .collect();
-        let mut problems = Vec::new();
-        let quote = |keys: &[String]| {
-            keys.iter()
-                .map(|k| format!("\"{k}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if strict && !missing.is_empty() {
-            problems.push(format!(
-                "Missing key(s) in state_dict: {}. ",
-                quote(&missing)
-            ));
-        }
-        if strict && !unexpected.is_empty() {
-            problems.push(format!(
-                "Unexpected key(s) in state_dict: {}. ",
-                quote(&unexpected)
-            ));
-        }
-        let mut updates = HashMap::new();
-        for (key, current) in own.iter() {
-            let Some(loaded) = state.get(key) else {
-                continue;
-            };
-            if loaded.dims() != current.dims() {
-                problems.push(format!(
-                    "size mismatch for {key}: copying a param with shape {} from checkpoint, the shape in current model is {}.",
-                    torch_size(loaded.dims()),
-                    torch_size(current.dims())
-                ));
-                continue;
-            }
-            if problems.is_empty() {
-                updates.insert(key.to_string(), NewValue::Tensor(conform(loaded, current)?));
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::StateDict(format!(
-                "Error(s) in loading state_dict for {}:\n\t{}",
-                self.type_name(),
-                problems.join("\n\t")
-            )));
-        }
-        apply(self, updates)?;
-        Ok(IncompatibleKeys {
-            missing_keys: missing,
-            unexpected_keys: unexpected,
-        })
+        load_state_dict(self, state, mode)
     }
 
     /// Moves every parameter and buffer of the module and its children to `device`
@@ -600,7 +492,7 @@ pub trait Module {
     /// Casts every floating-point parameter and buffer to `dtype` (PyTorch: `module.to(dtype)`,
     /// `.half()`); integer and `u8` buffers keep their dtype, plain fields are untouched.
     ///
-    /// As with [`Module::to_device`], a cast parameter is a new variable: build optimizers
+    /// As with [`TorchModule::to_device`], a cast parameter is a new variable: build optimizers
     /// after the cast.
     fn to_dtype(&mut self, dtype: DType) -> Result<()> {
         if !dtype.is_float() {
@@ -620,8 +512,8 @@ pub trait Module {
     fn device(&self) -> Device {
         let (mut parameter, mut buffer) = (None, None);
         self.visit(&mut |_, entry| match entry {
-            Entry::Parameter(p) if parameter.is_none() => parameter = Some(p.device().clone()),
-            Entry::Buffer {
+            FieldRef::Parameter(p) if parameter.is_none() => parameter = Some(p.device().clone()),
+            FieldRef::Buffer {
                 buffer: Some(b), ..
             } if buffer.is_none() => buffer = Some(b.device().clone()),
             _ => {}
@@ -631,199 +523,11 @@ pub trait Module {
 }
 
 /// Puts every child module of `module` in training (`true`) or evaluation mode: what
-/// [`Module::set_training`] does besides setting a module's own flag.
-pub fn set_children_training<M: Module + ?Sized>(module: &mut M, training: bool) {
+/// [`TorchModule::set_training`] does besides setting a module's own flag.
+pub fn set_children_training<M: TorchModule + ?Sized>(module: &mut M, training: bool) {
     for (_, field) in module.fields_mut() {
         if let FieldMut::Child(child) = field {
             child.set_training(training);
         }
     }
-}
-
-fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}.{name}")
-    }
-}
-
-/// The walk behind [`Module::visit`], stopping at the first error of `f`.
-fn try_visit<M: Module + ?Sized>(
-    module: &M,
-    prefix: &str,
-    f: &mut dyn FnMut(&str, Entry<'_>) -> Result<()>,
-) -> Result<()> {
-    let fields = module.fields();
-    for (name, field) in &fields {
-        if let FieldRef::Parameter(p) = field {
-            f(&join(prefix, name), Entry::Parameter(p))?;
-        }
-    }
-    for (name, field) in &fields {
-        if let FieldRef::Buffer { buffer, persistent } = *field {
-            f(&join(prefix, name), Entry::Buffer { buffer, persistent })?;
-        }
-    }
-    for (name, field) in &fields {
-        if let FieldRef::PlainField(t) = field {
-            f(&join(prefix, name), Entry::PlainField(t))?;
-        }
-    }
-    for (name, field) in &fields {
-        if let FieldRef::Child(child) = field {
-            try_visit(*child, &join(prefix, name), f)?;
-        }
-    }
-    Ok(())
-}
-
-/// The mutable walk: `f(full_name, slot)` for every parameter and buffer slot.
-fn visit_mut<M: Module + ?Sized>(
-    module: &mut M,
-    prefix: &str,
-    f: &mut dyn FnMut(&str, FieldMut<'_>) -> Result<()>,
-) -> Result<()> {
-    for (name, field) in module.fields_mut() {
-        match field {
-            FieldMut::Child(child) => visit_mut(child, &join(prefix, name), f)?,
-            FieldMut::Other => {}
-            slot => f(&join(prefix, name), slot)?,
-        }
-    }
-    Ok(())
-}
-
-/// A value to store by name: a new parameter (moves, casts), or a tensor to copy into a
-/// parameter or to make a buffer's value (loads, `set_buffer`).
-enum NewValue {
-    Parameter(Param),
-    Tensor(Tensor),
-}
-
-/// For every parameter and non-empty buffer, `change(tensor)`: `None` keeps it, `Some` gives
-/// its new value. Everything fallible happens here, before the module is touched. A
-/// parameter shared by several fields (tied weights) becomes one new parameter, shared by
-/// the same fields.
-fn prepare<M: Module + ?Sized>(
-    module: &M,
-    change: &dyn Fn(&Tensor) -> Option<candle_core::Result<Tensor>>,
-) -> Result<HashMap<String, NewValue>> {
-    let mut updates = HashMap::new();
-    let mut done: HashMap<usize, Param> = HashMap::new();
-    try_visit(module, "", &mut |name, entry| {
-        let new = match entry {
-            Entry::Parameter(p) => match done.get(&p.storage_key()) {
-                Some(shared) => NewValue::Parameter(shared.clone()),
-                None => match change(p.as_tensor()) {
-                    Some(t) => {
-                        let new = Param::new(t?)?;
-                        done.insert(p.storage_key(), new.clone());
-                        NewValue::Parameter(new)
-                    }
-                    None => return Ok(()),
-                },
-            },
-            Entry::Buffer {
-                buffer: Some(b), ..
-            } => match change(b.as_tensor()) {
-                Some(t) => NewValue::Tensor(t?),
-                None => return Ok(()),
-            },
-            _ => return Ok(()),
-        };
-        updates.insert(name.to_string(), new);
-        Ok(())
-    })?;
-    Ok(updates)
-}
-
-/// Stores `updates` into the module, after checking that its two field lists agree, so that
-/// every update has a home: either all are stored, or (on an error) none is.
-fn apply<M: Module + ?Sized>(module: &mut M, mut updates: HashMap<String, NewValue>) -> Result<()> {
-    check_field_lists_agree(module)?;
-    visit_mut(module, "", &mut |name, slot| {
-        let Some(value) = updates.remove(name) else {
-            return Ok(());
-        };
-        match (slot, value) {
-            (FieldMut::Parameter(p), NewValue::Parameter(new)) => *p = new,
-            (FieldMut::Parameter(p), NewValue::Tensor(t)) => p.copy_from(&t)?,
-            (FieldMut::Buffer(b), NewValue::Tensor(t)) => *b = Buffer::new(t),
-            (FieldMut::OptionalBuffer(b), NewValue::Tensor(t)) => *b = Some(Buffer::new(t)),
-            _ => {
-                return Err(Error::Module(format!(
-                    "{name} is a parameter in fields() but a buffer in fields_mut(), or the reverse"
-                )))
-            }
-        }
-        Ok(())
-    })?;
-    let mut homeless: Vec<String> = updates.into_keys().collect();
-    if homeless.is_empty() {
-        return Ok(());
-    }
-    homeless.sort();
-    Err(Error::Module(format!(
-        "{}: no field holds {}; every tensor must have one",
-        module.type_name(),
-        homeless.join(", ")
-    )))
-}
-
-/// Parameters and buffers as `(dotted name, is a parameter)`, as the read walk lists them.
-fn read_slots<M: Module + ?Sized>(module: &M) -> BTreeSet<(String, bool)> {
-    let mut slots = BTreeSet::new();
-    module.visit(&mut |name, entry| match entry {
-        Entry::Parameter(_) => {
-            slots.insert((name.to_string(), true));
-        }
-        Entry::Buffer { .. } => {
-            slots.insert((name.to_string(), false));
-        }
-        Entry::PlainField(_) => {}
-    });
-    slots
-}
-
-/// `fields()` and `fields_mut()` must name the same parameters and buffers: a hand-written
-/// impl that misspells a name in one of them would otherwise load or move nothing there.
-fn check_field_lists_agree<M: Module + ?Sized>(module: &mut M) -> Result<()> {
-    let read = read_slots(module);
-    let mut written = BTreeSet::new();
-    visit_mut(module, "", &mut |name, slot| {
-        written.insert((name.to_string(), matches!(slot, FieldMut::Parameter(_))));
-        Ok(())
-    })?;
-    if read == written {
-        return Ok(());
-    }
-    let list = |slots: Vec<&(String, bool)>| {
-        let names: Vec<&str> = slots.iter().map(|(n, _)| n.as_str()).collect();
-        if names.is_empty() {
-            "nothing".to_string()
-        } else {
-            names.join(", ")
-        }
-    };
-    Err(Error::Module(format!(
-        "{}'s fields() and fields_mut() disagree: only fields() lists {}, only fields_mut() lists {}. \
-         A hand-written impl Module must list the same fields, by the same names, in both \
-         (#[derive(Module)] writes both from one declaration). Nothing was changed.",
-        module.type_name(),
-        list(read.difference(&written).collect()),
-        list(written.difference(&read).collect())
-    )))
-}
-
-/// `loaded` on the device and with the dtype of `current`.
-fn conform(loaded: &Tensor, current: &Tensor) -> Result<Tensor> {
-    let mut t = loaded.clone();
-    if t.dtype() != current.dtype() {
-        t = t.to_dtype(current.dtype())?;
-    }
-    if !same_location(t.device(), current.device()) {
-        t = t.to_device(current.device())?;
-    }
-    Ok(t)
 }

@@ -6,72 +6,24 @@
 //! | [`Param`], `Option<Param>` | a parameter | yes | yes | yes |
 //! | [`Buffer`], `Option<Buffer>` | a buffer | yes | yes, unless `#[module(persistent = false)]` | no |
 //! | `Tensor` | a plain field | no | no | no |
-//! | a type implementing [`Module`] | a child module | its own tensors are | its own are | its own are |
+//! | a type implementing [`TorchModule`] | a child module | its own tensors are | its own are | its own are |
 //! | numbers, `bool`, `String` | configuration | — | — | — |
 //!
 //! `#[derive(Module)]` calls [`Field::field`] and [`Field::field_mut`] on every field; a
-//! hand-written `impl Module` does the same (see [`Module`]). A field of any other type needs
-//! `#[module(skip)]`.
+//! hand-written `impl TorchModule` does the same (see [`TorchModule`]). A field of any other
+//! type needs `#[module(skip)]`.
 
 use candle_core::Tensor;
 
-use crate::core::buffer::Buffer;
-use crate::core::module::Module;
-use crate::core::param::Param;
-
-/// What a tensor is to the module that holds it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TensorKind {
-    /// Trainable: handed to optimizers, moved, cast and saved.
-    Parameter,
-    /// Never trained; moved, cast and saved with the module.
-    Buffer,
-    /// Never trained; moved and cast with the module, but not saved.
-    NonPersistentBuffer,
-    /// A plain `Tensor` field: never moved, cast or saved.
-    PlainField,
-}
-
-/// A field, read: what the module walk sees when it lists, saves or reports tensors.
-#[derive(Clone, Copy)]
-pub enum FieldRef<'a> {
-    /// A parameter.
-    Parameter(&'a Param),
-    /// A buffer; `None` for an empty `Option<Buffer>` (PyTorch: `register_buffer(name, None)`).
-    Buffer {
-        /// The buffer, if it holds a tensor.
-        buffer: Option<&'a Buffer>,
-        /// Whether the state dict saves it.
-        persistent: bool,
-    },
-    /// A plain tensor: reported, never moved, cast or saved.
-    PlainField(&'a Tensor),
-    /// A child module, walked in turn.
-    Child(&'a dyn Module),
-    /// Nothing the walk needs: configuration (sizes, rates, flags), an absent `Option<Param>`.
-    Other,
-}
-
-/// A field, mutably: what moves, casts and loads may change. Plain tensor fields are
-/// [`FieldMut::Other`] here: no module operation touches them.
-pub enum FieldMut<'a> {
-    /// A parameter.
-    Parameter(&'a mut Param),
-    /// A buffer that always holds a tensor.
-    Buffer(&'a mut Buffer),
-    /// A buffer that may be empty.
-    OptionalBuffer(&'a mut Option<Buffer>),
-    /// A child module.
-    Child(&'a mut dyn Module),
-    /// Nothing a module operation changes.
-    Other,
-}
+use crate::nn::buffer::Buffer;
+use crate::nn::module::{FieldMut, FieldRef, TorchModule};
+use crate::nn::param::Param;
 
 /// A type a module field can have. Implemented for [`Param`], [`Buffer`], their `Option`s,
-/// `Tensor`, every [`Module`], and the number, flag and string types a module keeps as
+/// `Tensor`, every [`TorchModule`], and the number, flag and string types a module keeps as
 /// configuration.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a module field type: not a Param, Buffer, Tensor, child Module, number, bool or String",
+    message = "`{Self}` is not a module field type: not a Param, Buffer, Tensor, child module (TorchModule), number, bool or String",
     label = "a field of this type",
     note = "mark the field #[module(skip)] if the module walk should not see it"
 )]
@@ -134,7 +86,7 @@ impl Field for Tensor {
     }
 }
 
-impl<M: Module> Field for M {
+impl<M: TorchModule> Field for M {
     fn field(&self) -> FieldRef<'_> {
         FieldRef::Child(self)
     }

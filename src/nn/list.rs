@@ -33,8 +33,9 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use crate::core::field::{Field, FieldMut, FieldRef};
-use crate::core::module::Module;
+use crate::nn::field::Field;
+use crate::nn::module::TorchModule;
+use crate::nn::module::{FieldMut, FieldRef};
 
 /// The name of list element `index` (`"0"`, `"1"`, …). Field names are `&'static str`, so
 /// each index's name is made once per process and kept.
@@ -53,7 +54,7 @@ pub fn index_name(index: usize) -> &'static str {
 
 /// A list's printout, as PyTorch prints a `ModuleList`: runs of equal elements collapsed
 /// (`(0-11): 12 x Block(...)`).
-fn list_repr(children: &[&dyn Module]) -> String {
+fn list_repr(children: &[&dyn TorchModule]) -> String {
     if children.is_empty() {
         return "ModuleList()".to_string();
     }
@@ -95,18 +96,18 @@ macro_rules! module_list {
                     .collect()
             }
             fn repr(&self) -> String {
-                let children: Vec<&dyn Module> = self.iter().map(|m| m as &dyn Module).collect();
+                let children: Vec<&dyn TorchModule> = self.iter().map(|m| m as &dyn TorchModule).collect();
                 list_repr(&children)
             }
         }
     };
 }
 
-module_list!(impl<M: Module> Module for Vec<M>);
-module_list!(impl<M: Module, const N: usize> Module for [M; N]);
+module_list!(impl<M: TorchModule> TorchModule for Vec<M>);
+module_list!(impl<M: TorchModule, const N: usize> TorchModule for [M; N]);
 
 /// `None` is an absent child: the walk sees nothing (PyTorch: `self.block = None`).
-impl<M: Module> Field for Option<M> {
+impl<M: TorchModule> Field for Option<M> {
     fn field(&self) -> FieldRef<'_> {
         self.as_ref()
             .map_or(FieldRef::Other, |m| FieldRef::Child(m))

@@ -19,7 +19,7 @@ use candle_core::Tensor;
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::core::buffer::Buffer;
+/// use understanding_buffers::nn::buffer::Buffer;
 ///
 /// let mask = Buffer::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?);
 /// assert_eq!(mask.dims(), [2, 2]);

@@ -27,8 +27,8 @@ impl SplitMix64 {
 ///
 /// ```
 /// use candle_core::Device;
-/// let a = understanding_buffers::core::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
-/// let b = understanding_buffers::core::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
+/// let a = understanding_buffers::nn::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
+/// let b = understanding_buffers::nn::init::seeded_normal((2, 3), 123, &Device::Cpu)?;
 /// assert_eq!(a.to_vec2::<f32>()?, b.to_vec2::<f32>()?);
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```

@@ -1,4 +1,5 @@
-//! PyTorch-style printing of tensors.
+//! PyTorch-style printing of tensors, state dicts and modules ([`module_repr`], behind
+//! [`TorchModule::repr`]).
 //!
 //! [`TensorRepr`] (or the shorthand [`repr`]) prints a candle tensor exactly the way
 //! PyTorch's `repr(tensor)` does with its default print options (`precision=4`,
@@ -38,8 +39,9 @@ use std::fmt;
 
 use candle_core::{DType, Device, DeviceLocation, Tensor};
 
-use crate::core::state_dict::StateDict;
 use crate::error::Error;
+use crate::nn::module::{FieldRef, TorchModule};
+use crate::nn::state_dict::StateDict;
 
 /// PyTorch's `PRINT_OPTS.precision`: decimals of a fixed or scientific float.
 const PRECISION: usize = 4;
@@ -58,7 +60,7 @@ const PREFIX: &str = "tensor(";
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use understanding_buffers::core::repr::TensorRepr;
+/// use understanding_buffers::nn::repr::TensorRepr;
 ///
 /// # fn main() -> candle_core::Result<()> {
 /// let t = Tensor::new(&[[-0.4519f32, 0.2216], [-0.5874, 0.0058]], &Device::Cpu)?;
@@ -76,7 +78,7 @@ pub struct TensorRepr<'a>(pub &'a Tensor);
 ///
 /// ```
 /// use candle_core::{DType, Device, Tensor};
-/// use understanding_buffers::core::repr::repr;
+/// use understanding_buffers::nn::repr::repr;
 ///
 /// # fn main() -> candle_core::Result<()> {
 /// // PyTorch: torch.triu(torch.ones(2, 2), diagonal=1)
@@ -164,6 +166,36 @@ impl fmt::Display for StateDict {
     }
 }
 
+/// A module as PyTorch prints it (what [`TorchModule::repr`] gives, see there): its type, its
+/// `extra_repr` settings and, one per line, its child modules by name.
+pub fn module_repr<M: TorchModule + ?Sized>(module: &M) -> String {
+    let indent = |text: &str| text.replace('\n', "\n  ");
+    let extra = module.extra_repr();
+    let children: Vec<String> = module
+        .fields()
+        .into_iter()
+        .filter_map(|(name, field)| match field {
+            FieldRef::Child(child) => Some(format!("({name}): {}", indent(&child.repr()))),
+            _ => None,
+        })
+        .collect();
+    if children.is_empty() {
+        return format!("{}({extra})", module.type_name());
+    }
+    let mut lines = Vec::new();
+    if !extra.is_empty() {
+        lines.push(indent(&extra));
+    }
+    lines.extend(children);
+    format!("{}(\n  {}\n)", module.type_name(), lines.join("\n  "))
+}
+
+/// PyTorch's way of printing a shape: `torch.Size([2, 3])`.
+pub fn torch_size(dims: &[usize]) -> String {
+    let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    format!("torch.Size([{}])", dims.join(", "))
+}
+
 /// The `device='...'` suffix PyTorch appends for a tensor at `location`, or `None` on the
 /// CPU (PyTorch's default device, which it leaves implicit).
 ///
@@ -172,7 +204,7 @@ impl fmt::Display for StateDict {
 ///
 /// ```
 /// use candle_core::DeviceLocation;
-/// use understanding_buffers::core::repr::device_suffix;
+/// use understanding_buffers::nn::repr::device_suffix;
 ///
 /// assert_eq!(device_suffix(DeviceLocation::Cpu), None);
 /// assert_eq!(
@@ -200,7 +232,7 @@ pub fn device_suffix(location: DeviceLocation) -> Option<String> {
 ///
 /// ```
 /// use candle_core::DType;
-/// use understanding_buffers::core::repr::torch_dtype_name;
+/// use understanding_buffers::nn::repr::torch_dtype_name;
 ///
 /// assert_eq!(torch_dtype_name(DType::F32), "torch.float32");
 /// assert_eq!(torch_dtype_name(DType::BF16), "torch.bfloat16");

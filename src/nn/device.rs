@@ -8,7 +8,7 @@ use candle_core::{Device, DeviceLocation};
 /// A device whose back end is not compiled in (features `metal`, `cuda`) is never chosen.
 ///
 /// ```
-/// let device = understanding_buffers::core::device::best_device();
+/// let device = understanding_buffers::nn::device::best_device();
 /// # #[cfg(not(any(feature = "cuda", feature = "metal")))]
 /// assert!(device.is_cpu());
 /// ```
@@ -48,7 +48,7 @@ pub fn location_name(location: DeviceLocation) -> String {
 /// PyTorch's name for a device: `cpu`, `cuda:0`, `mps:0`.
 ///
 /// ```
-/// assert_eq!(understanding_buffers::core::device::device_name(&candle_core::Device::Cpu), "cpu");
+/// assert_eq!(understanding_buffers::nn::device::device_name(&candle_core::Device::Cpu), "cpu");
 /// ```
 pub fn device_name(device: &Device) -> String {
     location_name(device.location())
