@@ -194,3 +194,25 @@ fn an_optimizer_built_before_to_device_keeps_training_the_cpu_variables() {
         "the module's GPU weights are not the optimizer's"
     );
 }
+
+/// Ids on the GPU are checked there (smallest and largest id, two numbers copied back); ids
+/// on the CPU are checked on the CPU and then moved. Both ends, in both places.
+#[test]
+fn embedding_checks_ids_at_both_ends_on_the_gpu_and_from_the_cpu() {
+    let gpu = gpu();
+    let mut embedding = Embedding::new(10, 4, 0).unwrap();
+    embedding.to_device(&gpu).unwrap();
+    let range = "the embedding has 10 rows (valid ids are 0 to 9)";
+    for device in [&gpu, &Device::Cpu] {
+        let negative = Tensor::new(&[[3i64, -1, 2]], device).unwrap();
+        let err = embedding.forward(&negative).unwrap_err().to_string();
+        assert_eq!(err, format!("token id -1 is out of range: {range}"));
+        let too_big = Tensor::new(&[[9u32, 10]], device).unwrap();
+        let err = embedding.forward(&too_big).unwrap_err().to_string();
+        assert_eq!(err, format!("token id 10 is out of range: {range}"));
+        let ids = Tensor::new(&[[0u32, 9]], device).unwrap();
+        let vectors = embedding.forward(&ids).unwrap();
+        assert_eq!(device_name(vectors.device()), "cuda:0");
+        assert_eq!(vectors.dims(), &[1, 2, 4]);
+    }
+}

@@ -808,3 +808,76 @@ fn lists_of_modules_have_pytorchs_names_and_take_part_in_every_operation() {
         "{err}"
     );
 }
+
+/// The ids an embedding refuses: below 0 as well as past the last row, wherever they sit
+/// among valid ones, in every integer dtype and in strided views, each named in the error.
+#[test]
+fn embedding_ids_are_checked_at_both_ends() {
+    let embedding = Embedding::new(10, 4, 0).unwrap();
+    let cpu = &Device::Cpu;
+    let refused = |ids: Tensor| match embedding.forward(&ids) {
+        Ok(_) => panic!("ids {ids} accepted"),
+        Err(Error::Input(message)) => message,
+        Err(other) => panic!("not an input error: {other}"),
+    };
+    let range = "the embedding has 10 rows (valid ids are 0 to 9)";
+    // A negative id among valid ones: the largest id (3) is in range.
+    let ids = Tensor::new(&[[3i64, -1, 2]], cpu).unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id -1 is out of range: {range}")
+    );
+    let ids = Tensor::new(&[i64::MIN, 0], cpu).unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id {} is out of range: {range}", i64::MIN)
+    );
+    let ids = Tensor::new(&[[0i32, -7]], cpu).unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id -7 is out of range: {range}")
+    );
+    // Past the end, in the unsigned dtypes too.
+    let ids = Tensor::new(&[[9u32, 10]], cpu).unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id 10 is out of range: {range}")
+    );
+    let ids = Tensor::new(&[u32::MAX], cpu).unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id {} is out of range: {range}", u32::MAX)
+    );
+    let ids = Tensor::new(&[255u8], cpu).unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id 255 is out of range: {range}")
+    );
+    // A strided view: the transpose of valid rows with one negative id.
+    let ids = Tensor::new(&[[1i64, 2], [3, -4]], cpu)
+        .unwrap()
+        .t()
+        .unwrap();
+    assert_eq!(
+        refused(ids),
+        format!("token id -4 is out of range: {range}")
+    );
+    // Valid ids at both ends, in a view, are looked up as they are.
+    let ids = Tensor::new(&[[0i64, 9], [5, 1]], cpu).unwrap().t().unwrap();
+    let vectors = embedding.forward(&ids).unwrap();
+    assert_eq!(vectors.dims(), &[2, 2, 4]);
+    let weight = embedding.weight.to_vec2::<f32>().unwrap();
+    let row = |i: usize, j: usize| vectors.i((i, j)).unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(
+        [row(0, 0), row(0, 1), row(1, 0), row(1, 1)],
+        [
+            weight[0].clone(),
+            weight[5].clone(),
+            weight[9].clone(),
+            weight[1].clone()
+        ]
+    );
+    // No ids, no check: an empty batch gives no vectors.
+    let none = Tensor::zeros((1, 0), DType::U32, cpu).unwrap();
+    assert_eq!(embedding.forward(&none).unwrap().dims(), &[1, 0, 4]);
+}

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 use candle_nn::Module as _;
 
 use crate::error::{Error, Result};
@@ -18,7 +18,7 @@ use crate::nn::param::Param;
 /// candle's generator cannot be seeded, so load weights when values must be reproducible).
 ///
 /// ```
-/// use candle_core::{DType, Device, Tensor};
+/// use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 /// use understanding_buffers::nn::{Linear, TorchModule};
 ///
 /// let linear = Linear::new(3, 2, false)?;
@@ -100,6 +100,7 @@ impl Linear {
 /// let ids = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu)?;
 /// assert_eq!(embedding.forward(&ids)?.dims(), &[1, 3, 4]);
 /// assert!(embedding.forward(&Tensor::new(&[[10u32]], &Device::Cpu)?).is_err());
+/// assert!(embedding.forward(&Tensor::new(&[[1i64, -1]], &Device::Cpu)?).is_err()); // both ends
 /// # Ok::<(), understanding_buffers::error::Error>(())
 /// ```
 #[derive(Clone, Debug, Module)]
@@ -135,22 +136,35 @@ impl Embedding {
         self.weight.dims().get(1).copied().unwrap_or(0)
     }
 
-    /// The vectors of `ids` (any shape, integer dtype): shape `ids.dims() + [dim]`. The ids
-    /// are read on the embedding's device (candle-nn's `Embedding`).
+    /// The vectors of `ids` (any shape, integer dtype): shape `ids.dims() + [dim]`, on the
+    /// embedding's device (candle-nn's `Embedding`; ids elsewhere are moved there).
+    ///
+    /// Every id is checked first, at both ends: a negative id (`I64`, `I32`, `I16`) and an id
+    /// of `vocab_size` or more are errors that name the id and the valid range. Where the
+    /// check runs:
+    ///
+    /// - ids on the CPU (token ids usually start there, from a tokenizer) are read where they
+    ///   lie, without a copy, before they are moved: no device is waited for;
+    /// - ids already on a GPU are reduced there to their smallest and largest value, and those
+    ///   two numbers are copied to the CPU: one wait for the device per call. It is the price
+    ///   of the check: candle's GPU kernels do not check indices (an id out of range reads
+    ///   memory outside the table), and candle has nothing like PyTorch's device-side
+    ///   assert, which checks on the GPU and fails later, asynchronously.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        if ids.dtype().is_float() {
+        if !ids.dtype().is_int() {
             return Err(Error::Input(format!(
                 "token ids must have an integer dtype (U32, I64, U8), got {:?}",
                 ids.dtype()
             )));
         }
-        let vocab_size = self.vocab_size();
-        if ids.elem_count() > 0 {
-            let max = ids.flatten_all()?.to_dtype(DType::I64)?.max(0)?;
-            let max = max.to_scalar::<i64>()?;
-            if max < 0 || max as usize >= vocab_size {
+        if let Some((min, max)) = id_range(ids)? {
+            let vocab_size = self.vocab_size();
+            let out_of_range = [min, max]
+                .into_iter()
+                .find(|&id| id < 0 || id >= vocab_size as i64);
+            if let Some(id) = out_of_range {
                 return Err(Error::Input(format!(
-                    "token id {max} is out of range: the embedding has {vocab_size} rows (valid ids are 0 to {})",
+                    "token id {id} is out of range: the embedding has {vocab_size} rows (valid ids are 0 to {})",
                     vocab_size.saturating_sub(1)
                 )));
             }
@@ -161,6 +175,43 @@ impl Embedding {
     }
 }
 
+/// The smallest and largest of `ids` (an integer tensor), `None` when it is empty: read in
+/// place on the CPU; elsewhere reduced on the device, then two numbers copied back.
+fn id_range(ids: &Tensor) -> Result<Option<(i64, i64)>> {
+    if ids.elem_count() == 0 {
+        return Ok(None);
+    }
+    if !ids.device().is_cpu() {
+        let flat = ids.flatten_all()?.to_dtype(DType::I64)?;
+        let ends = Tensor::stack(&[flat.min(0)?, flat.max(0)?], 0)?.to_vec1::<i64>()?;
+        return Ok(Some((ends[0], ends[1])));
+    }
+    let ids = ids.contiguous()?; // a copy only for strided views
+    let (storage, layout) = ids.storage_and_layout();
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Input("token ids: no contiguous layout".to_string()))?;
+    fn ends<T: Copy + Into<i64>>(values: &[T]) -> Option<(i64, i64)> {
+        values.iter().fold(None, |range, &v| {
+            let v = v.into();
+            Some(range.map_or((v, v), |(lo, hi): (i64, i64)| (lo.min(v), hi.max(v))))
+        })
+    }
+    Ok(match &*storage {
+        Storage::Cpu(CpuStorage::U8(v)) => ends(&v[start..end]),
+        Storage::Cpu(CpuStorage::U32(v)) => ends(&v[start..end]),
+        Storage::Cpu(CpuStorage::I16(v)) => ends(&v[start..end]),
+        Storage::Cpu(CpuStorage::I32(v)) => ends(&v[start..end]),
+        Storage::Cpu(CpuStorage::I64(v)) => ends(&v[start..end]),
+        _ => {
+            return Err(Error::Input(format!(
+                "token ids must have an integer dtype (U32, I64, U8), got {:?}",
+                ids.dtype()
+            )))
+        }
+    })
+}
+
 /// Dropout, like PyTorch's `nn.Dropout(p)`: in training mode it zeroes each value with
 /// probability `p` and scales the rest by `1 / (1 - p)`; in evaluation mode it does nothing.
 /// It holds no tensors, only the mode, which [`TorchModule::train`] and [`TorchModule::eval`] set.
@@ -168,7 +219,7 @@ impl Embedding {
 /// Its `impl TorchModule` is written by hand, because it keeps the mode:
 ///
 /// ```
-/// use candle_core::{DType, Device, Tensor};
+/// use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 /// use understanding_buffers::nn::{Dropout, TorchModule};
 ///
 /// let mut dropout = Dropout::new(0.5)?;
