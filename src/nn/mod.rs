@@ -6,7 +6,8 @@
 //!   views it walks ([`FieldRef`], [`FieldMut`]) and `#[derive(Module)]`;
 //! - [`field`]: what each field type is to the module walk (parameter, buffer, plain field,
 //!   child, configuration);
-//! - [`walk`]: the module walk, and the one way moves, casts and loads change a module;
+//! - `walk` (private): the module walk, and the one way moves, casts and loads change a
+//!   module;
 //! - [`load`]: `load_state_dict`, [`LoadMode`] and [`IncompatibleKeys`];
 //! - [`param`] and [`buffer`]: the two tensor types a module owns;
 //! - [`state_dict`]: named tensors in PyTorch's order;
@@ -26,7 +27,7 @@ pub mod module;
 pub mod param;
 pub mod repr;
 pub mod state_dict;
-pub mod walk;
+mod walk;
 
 pub use buffer::Buffer;
 pub use field::Field;

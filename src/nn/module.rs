@@ -7,9 +7,9 @@
 //! and this crate's layers are. The derive keeps the short name: derive macros live in a
 //! namespace of their own, so `#[derive(Module)]` names nothing of candle's.
 //!
-//! The trait's provided methods are short; the work is in [`walk`](crate::nn::walk) (the
-//! walk, moves and casts), [`load`](crate::nn::load) (`load_state_dict`) and
-//! [`repr`](crate::nn::repr) (printing).
+//! The trait's provided methods are short; the work is in `walk.rs` (the walk, moves and
+//! casts), [`load`](crate::nn::load) (`load_state_dict`) and [`repr`](crate::nn::repr)
+//! (printing).
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};

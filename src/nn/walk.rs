@@ -1,7 +1,7 @@
 //! The module walk: every tensor of a module and its children by dotted name, read
-//! ([`try_visit`], behind [`TorchModule::visit`]) and written ([`visit_mut`]); and the one
-//! way a module changes, for moves, casts, loads and `set_buffer` alike: [`prepare`] the new
-//! values (everything fallible), then [`apply`] them, all or none.
+//! (`try_visit`, behind [`TorchModule::visit`]) and written (`visit_mut`); and the one
+//! way a module changes, for moves, casts, loads and `set_buffer` alike: `prepare` the new
+//! values (everything fallible), then `apply` them, all or none.
 
 use std::collections::{BTreeSet, HashMap};
 
