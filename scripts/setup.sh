@@ -22,7 +22,9 @@ set -euo pipefail
 UB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 UB_VENV=$UB_ROOT/.venv
 UB_EVCXR_VERSION=0.22.0
-# Keep in step with `rust-version` in Cargo.toml (tests/python/test_binder.py checks).
+# The notebooks' minimum Rust: evcxr 0.22's (its rust-version). The crate's own minimum,
+# `rust-version` in Cargo.toml, is lower; the kernel compiles the crate, so this must be at
+# least that (tests/python/test_binder.py checks), and environment.yml asks for this one.
 UB_MIN_RUST=1.95
 UB_CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
 # What this project keeps per machine, beside evcxr's own cache (~/.cache/evcxr): the kernel

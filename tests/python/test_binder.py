@@ -4,7 +4,8 @@ repository's root) agree with the rest of the project.
 Binder cannot be run from here, so these check what can go wrong without it: the files are
 where repo2docker reads them (the root, with no binder/ folder that would shadow them), the
 conda environment parses, its pins are the ones requirements.txt installs everywhere else,
-the Rust it asks for is the crate's minimum, and postBuild is an executable script that
+the Rust it asks for is the kernel's minimum (scripts/setup.sh's, which evcxr sets and which
+covers the crate's own, lower, rust-version), and postBuild is an executable script that
 builds the project's kernel and registers it with the project's evcxr settings (its kernel
 step is run for real into a temporary folder).
 """
@@ -50,9 +51,21 @@ def conda_specs() -> dict[str, str]:
     return specs
 
 
-def crate_rust_version() -> str:
-    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+def crate_rust_version(folder: Path = ROOT) -> str:
+    cargo = tomllib.loads((folder / "Cargo.toml").read_text(encoding="utf-8"))
     return cargo["package"]["rust-version"]
+
+
+def kernel_rust_version() -> str:
+    """scripts/setup.sh's UB_MIN_RUST: the Rust the notebooks need (evcxr_jupyter's minimum)."""
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    match = re.search(r"^UB_MIN_RUST=([0-9.]+)$", setup, re.MULTILINE)
+    assert match, "scripts/setup.sh sets no UB_MIN_RUST"
+    return match.group(1)
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
 
 def test_environment_pins_agree_with_requirements() -> None:
@@ -75,15 +88,23 @@ def test_binder_files_are_at_the_root_and_nowhere_else() -> None:
 
 def test_environment_has_rust_with_sources_and_builds_the_kernel_itself() -> None:
     specs = conda_specs()
-    minimum = crate_rust_version()
-    assert specs.get("rust") == f">={minimum}", f"rust should be >={minimum} (Cargo.toml rust-version)"
+    minimum = kernel_rust_version()
+    assert specs.get("rust") == f">={minimum}", f"rust should be >={minimum} (scripts/setup.sh's UB_MIN_RUST)"
     assert "rust-src" in specs, "rust-src is needed for evcxr's completions"
     assert "evcxr" not in specs, "conda-forge's evcxr lacks the patches of scripts/evcxr/: postBuild builds the kernel"
 
 
-def test_setup_script_asks_for_the_crates_minimum_rust() -> None:
-    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
-    assert f"UB_MIN_RUST={crate_rust_version()}\n" in setup
+def test_the_kernels_minimum_rust_builds_the_crate() -> None:
+    """Two minimums: the library's (Cargo.toml's rust-version, what its code and dependencies
+    need) and the notebooks' (setup.sh's UB_MIN_RUST, evcxr_jupyter's). The kernel compiles
+    the crate in every notebook, so the Rust it asks for must build the crate, and the derive
+    crate must build wherever the crate does."""
+    kernel, crate = kernel_rust_version(), crate_rust_version()
+    assert version(kernel) >= version(crate), (
+        f"setup.sh asks for Rust {kernel}, older than the crate's rust-version {crate}"
+    )
+    derive = crate_rust_version(ROOT / "derive")
+    assert version(derive) <= version(crate), f"the derive needs Rust {derive}, the crate only {crate}"
 
 
 def test_post_build_is_an_executable_script_using_the_project_settings() -> None:
