@@ -291,6 +291,16 @@ fn torch_files_candle_cannot_hold_are_refused_with_the_fix() {
         ),
         ("whole_module.pth", "calls __main__.Tiny"),
         ("torchscript.pt", "a TorchScript archive (torch.jit.save)"),
+        // Advice that works (checked with PyTorch 2.15): files saved from a GPU need
+        // map_location, pickled modules weights_only=False.
+        (
+            "whole_module.pth",
+            "torch.save(torch.load(path, map_location=\"cpu\", weights_only=False).state_dict(), new_path)",
+        ),
+        (
+            "torchscript.pt",
+            "torch.save(torch.jit.load(path, map_location=\"cpu\").state_dict(), new_path)",
+        ),
     ];
     for (name, expected) in cases {
         let err = error_of(checkpoint::load(fixture(name), &Device::Cpu));
@@ -947,7 +957,7 @@ fn pickled_objects_other_than_state_dicts_are_refused_with_the_fix() {
     let err = error_of(load_pth_bytes(&pth(&module, &[]), &Device::Cpu));
     assert!(err.contains("calls __main__.CausalAttention"), "{err}");
     assert!(
-        err.contains("torch.save(model.state_dict(), path)"),
+        err.contains("torch.load(path, map_location=\"cpu\", weights_only=False).state_dict()"),
         "{err}"
     );
     // os.system: never called.
