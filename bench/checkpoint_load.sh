@@ -7,6 +7,8 @@
 #   bench/checkpoint_load.sh [PYTHON_WITH_TORCH]    # default: python3
 #
 # Files go to ${BENCH_DIR:-/tmp/ub-bench}; the Rust side is built with --release.
+# BEFORE_BIN=path/to/checkpoint-load-bench (built the same way from an older revision) adds
+# that revision's loader as a row "this crate, before".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-python3}
@@ -17,9 +19,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --quiet --release --manifest-path bench/checkpoint-load/Cargo.toml
 BIN=$CARGO_TARGET_DIR/release/checkpoint-load-bench
 
+LOADERS="torch candle ours"
+if [[ -n ${BEFORE_BIN:-} ]]; then LOADERS="torch candle before ours"; fi
+
 run() { # loader file -> "seconds peak tensors"
   case $1 in
     torch) "$PY" bench/torch_load.py "$2" ;;
+    before) "$BEFORE_BIN" ours "$2" ;;
     *) "$BIN" "$1" "$2" ;;
   esac
 }
@@ -35,18 +41,19 @@ for file in resnet34.pth synthetic_1gib.pth; do
   cat "$path" > /dev/null # into the page cache
   declare -A times=() peaks=()
   for ((r = 0; r < ROUNDS; r++)); do
-    for loader in torch candle ours; do
+    for loader in $LOADERS; do
       read -r s p _ < <(run "$loader" "$path")
       times[$loader]+="$s "
       if (( p > ${peaks[$loader]:-0} )); then peaks[$loader]=$p; fi
     done
   done
-  for loader in torch candle ours; do
+  for loader in $LOADERS; do
     median=$(tr ' ' '\n' <<< "${times[$loader]}" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     name=$loader
     case $loader in
       torch) name='torch.load' ;;
       candle) name='candle (pickle::read_all)' ;;
+      before) name='this crate, before' ;;
       ours) name='this crate (checkpoint::load)' ;;
     esac
     awk -v f="$file" -v s="$size" -v n="$name" -v t="$median" -v p="${peaks[$loader]}" 'BEGIN {
