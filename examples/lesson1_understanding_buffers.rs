@@ -203,5 +203,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         show_error(&err);
     }
 
+    // cell 21
+    #[derive(Module)]
+    struct Scaler {
+        weight: Param,
+        scale: Tensor,
+    }
+
+    impl Scaler {
+        fn new() -> Result<Self> {
+            Ok(Self {
+                weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+                scale: Tensor::ones(3, DType::F32, &Device::Cpu)?,
+            })
+        }
+    }
+
+    // cell 22
+    exercises::keeps_its_edit(Scaler::new, "scale").show();
+
+    // cell 23
+    #[derive(Module)]
+    struct Mixed {
+        scale: Param,
+        head: Linear,
+        running_mean: Buffer,
+        #[module(persistent = false)]
+        cache: Buffer,
+        table: Option<Buffer>,
+        note: Tensor,
+    }
+
+    fn mixed() -> Result<Mixed> {
+        let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
+        Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
+                   cache: ones()?.into(), table: None, note: ones()? })
+    }
+
+    let my_keys: Vec<&str> = vec![]; // your answer
+
+    // cell 24
+    exercises::state_dict_keys(&mixed()?, &my_keys).show();
+
+    // cell 25
+    #[derive(Module)]
+    struct Cast {
+        weight: Param,
+        running_max: Buffer,
+        causal_u8: Buffer,
+        scratch: Tensor,
+    }
+
+    fn cast() -> Result<Cast> {
+        Ok(Cast {
+            weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+            running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
+            causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
+            scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
+        })
+    }
+
+    let my_changes: Vec<&str> = vec![]; // your answer
+
+    // cell 26
+    exercises::cast_changes(cast, &my_changes).show();
+
     Ok(())
 }

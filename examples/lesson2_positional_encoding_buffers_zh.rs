@@ -200,5 +200,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{:?}", named.state_dict().keys().collect::<Vec<_>>());
     println!("{}", named.load(reference_file("pytorch_pe_d8_len6.pth"), LoadMode::Strict)?);
 
+    // cell 20
+    #[derive(Module)]
+    struct MyPositions {
+        embedding: Embedding,
+        position_embeddings: Buffer,
+    }
+
+    impl MyPositions {
+        fn new() -> Result<Self> {
+            Ok(Self { embedding: Embedding::new(100, 8, 0)?, position_embeddings: sinusoidal_table(6, 8)?.into() })
+        }
+    }
+
+    // cell 21
+    exercises::loads_pytorch_table(MyPositions::new).show();
+
+    // cell 22
+    #[derive(Module)]
+    struct LazyPositions {
+        embedding: Embedding,
+        pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+    }
+
+    impl LazyPositions {
+        fn new() -> Result<Self> {
+            Ok(Self { embedding: Embedding::new(100, 8, 0)?, pe: None })
+        }
+    }
+
+    // cell 23
+    exercises::lazy_table(LazyPositions::new).show();
+
     Ok(())
 }

@@ -7,7 +7,7 @@ of chapter 3 of *Build a Large Language Model (From Scratch)*): the learner writ
 runs them, moves them, breaks them, fixes them, and saves them. Code cells are one program;
 «English‖中文» gives a string's or comment's text in each notebook's language."""
 
-from cells import code, md
+from cells import answer, check, code, md
 
 NAME = "01-understanding-buffers"
 EXAMPLE = "lesson1_understanding_buffers"
@@ -658,6 +658,351 @@ Lesson 2 puts buffers to work in a positional encoding, following Jian Wang's ar
 | 加载之后，值为 `None` 的缓冲区仍然是 `None` | 严格模式：`Unexpected key(s) in state_dict: "pe".`；非严格模式：不报错 | 相同 | 加载只会填充已经存有张量的缓冲区（第 2 课） |
 
 第 2 课参照 Jian Wang 讨论 `register_buffer` 的文章，在位置编码中实际运用缓冲区。
+""",
+    ),
+    md(
+        exercise=True,
+        en="""
+## Exercises
+
+Three exercises, each a cell you edit and a cell that checks it: the checker says what is
+right, what is still wrong, and gives a hint. Edit the first cell, run it, then run the
+checker; repeat until it shows ✓. If your cell does not compile, rustc's message below it
+names the line; fix it or copy the cell again from the committed notebook, and run it before
+the checker (which otherwise checks the last version that compiled). The answers are in
+[01-understanding-buffers-solutions.ipynb](01-understanding-buffers-solutions.ipynb).
+
+### (a) An edit that survives a save and a load
+
+`Scaler` keeps `scale` in a plain field. Change the module so that an edit of `scale` comes
+back after a save and a load into a fresh module, without `scale` becoming something an
+optimizer trains.
+""",
+        zh="""
+## 练习
+
+下面有三道练习，每道练习都有一个供你修改的单元格和一个检查单元格：检查结果会指出哪里对了、哪里还不对，并给出提示。先修改第一个单元格并运行，再运行检查单元格；反复几次，直到出现 ✓。
+如果你的单元格编译不通过，下面 rustc 的报错会指出是哪一行；改正它，或者从提交的笔记本里把原来的单元格复制回来，运行之后再运行检查单元格（否则检查的是上一次编译通过的版本）。
+参考答案在 [01-understanding-buffers-solutions.ipynb](01-understanding-buffers-solutions.ipynb) 里。
+
+### (a) 保存再加载之后仍然保留的修改
+
+`Scaler` 把 `scale` 存在普通字段里。修改这个模块，让 `scale` 被改过之后，保存再加载进一个新模块时修改仍然保留，同时 `scale` 不能变成优化器会训练的东西。
+""",
+    ),
+    answer(
+        "a",
+        """
+#[derive(Module)]
+struct Scaler {
+    weight: Param,
+    scale: Tensor,
+}
+
+impl Scaler {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+            scale: Tensor::ones(3, DType::F32, &Device::Cpu)?,
+        })
+    }
+}
+""",
+        solution="""
+#[derive(Module)]
+struct Scaler {
+    weight: Param,
+    scale: Buffer,
+}
+
+impl Scaler {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+            scale: Tensor::ones(3, DType::F32, &Device::Cpu)?.into(),
+        })
+    }
+}
+""",
+        wrong=[
+            ("""
+#[derive(Module)]
+struct Scaler {
+    weight: Param,
+    #[module(persistent = false)]
+    scale: Buffer,
+}
+
+impl Scaler {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+            scale: Tensor::ones(3, DType::F32, &Device::Cpu)?.into(),
+        })
+    }
+}
+""", "but it is non-persistent"),
+            ("""
+#[derive(Module)]
+struct Scaler {
+    weight: Param,
+    scale: Param,
+}
+
+impl Scaler {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+            scale: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+        })
+    }
+}
+""", "an optimizer would also train it"),
+        ],
+    ),
+    check("a", 'exercises::keeps_its_edit(Scaler::new, "scale").show();'),
+    md(
+        exercise=True,
+        en="""
+### (b) The keys of a state dict, in order
+
+`Mixed` has a parameter, a child module, a buffer, a non-persistent buffer, an empty
+`Option<Buffer>` and a plain field. Write the keys of `mixed()?.state_dict()` in order, as
+PyTorch would list them.
+""",
+        zh="""
+### (b) 状态字典的键及其顺序
+
+`Mixed` 里有一个参数、一个子模块、一个缓冲区、一个非持久缓冲区、一个空的 `Option<Buffer>` 和一个普通字段。按顺序写出 `mixed()?.state_dict()` 的键，也就是 PyTorch 会列出的那些键。
+""",
+    ),
+    answer(
+        "b",
+        """
+#[derive(Module)]
+struct Mixed {
+    scale: Param,
+    head: Linear,
+    running_mean: Buffer,
+    #[module(persistent = false)]
+    cache: Buffer,
+    table: Option<Buffer>,
+    note: Tensor,
+}
+
+fn mixed() -> Result<Mixed> {
+    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
+    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
+               cache: ones()?.into(), table: None, note: ones()? })
+}
+
+let my_keys: Vec<&str> = vec![]; // «your answer‖你的答案»
+""",
+        solution="""
+#[derive(Module)]
+struct Mixed {
+    scale: Param,
+    head: Linear,
+    running_mean: Buffer,
+    #[module(persistent = false)]
+    cache: Buffer,
+    table: Option<Buffer>,
+    note: Tensor,
+}
+
+fn mixed() -> Result<Mixed> {
+    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
+    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
+               cache: ones()?.into(), table: None, note: ones()? })
+}
+
+let my_keys: Vec<&str> = vec!["scale", "running_mean", "head.weight"];
+""",
+        wrong=[
+            ("""
+#[derive(Module)]
+struct Mixed {
+    scale: Param,
+    head: Linear,
+    running_mean: Buffer,
+    #[module(persistent = false)]
+    cache: Buffer,
+    table: Option<Buffer>,
+    note: Tensor,
+}
+
+fn mixed() -> Result<Mixed> {
+    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
+    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
+               cache: ones()?.into(), table: None, note: ones()? })
+}
+
+let my_keys: Vec<&str> = vec!["scale", "head.weight", "running_mean"];
+""", "the right keys, in another order"),
+            ("""
+#[derive(Module)]
+struct Mixed {
+    scale: Param,
+    head: Linear,
+    running_mean: Buffer,
+    #[module(persistent = false)]
+    cache: Buffer,
+    table: Option<Buffer>,
+    note: Tensor,
+}
+
+fn mixed() -> Result<Mixed> {
+    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
+    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
+               cache: ones()?.into(), table: None, note: ones()? })
+}
+
+let my_keys: Vec<&str> = vec!["scale", "running_mean", "cache", "table", "note", "head.weight"];
+""", "`cache` is a non-persistent buffer"),
+        ],
+    ),
+    check("b", "exercises::state_dict_keys(&mixed()?, &my_keys).show();"),
+    md(
+        exercise=True,
+        en="""
+### (c) What a cast changes
+
+`Cast` holds a parameter, a float buffer, a `u8` buffer and a plain field, all created as
+F32 or U8. Which of them have another dtype after `to_dtype(DType::F16)`? List their names,
+in any order.
+""",
+        zh="""
+### (c) 类型转换会改变什么
+
+`Cast` 里有一个参数、一个浮点缓冲区、一个 `u8` 缓冲区和一个普通字段，创建时的数据类型是 F32 或 U8。执行 `to_dtype(DType::F16)` 之后，哪些张量的数据类型变了？写出它们的名字，顺序不限。
+""",
+    ),
+    answer(
+        "c",
+        """
+#[derive(Module)]
+struct Cast {
+    weight: Param,
+    running_max: Buffer,
+    causal_u8: Buffer,
+    scratch: Tensor,
+}
+
+fn cast() -> Result<Cast> {
+    Ok(Cast {
+        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
+        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
+        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
+    })
+}
+
+let my_changes: Vec<&str> = vec![]; // «your answer‖你的答案»
+""",
+        solution="""
+#[derive(Module)]
+struct Cast {
+    weight: Param,
+    running_max: Buffer,
+    causal_u8: Buffer,
+    scratch: Tensor,
+}
+
+fn cast() -> Result<Cast> {
+    Ok(Cast {
+        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
+        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
+        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
+    })
+}
+
+let my_changes: Vec<&str> = vec!["weight", "running_max"];
+""",
+        wrong=[
+            ("""
+#[derive(Module)]
+struct Cast {
+    weight: Param,
+    running_max: Buffer,
+    causal_u8: Buffer,
+    scratch: Tensor,
+}
+
+fn cast() -> Result<Cast> {
+    Ok(Cast {
+        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
+        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
+        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
+    })
+}
+
+let my_changes: Vec<&str> = vec!["weight", "running_max", "causal_u8", "scratch"];
+""", "integer and u8 tensors keep their dtype"),
+            ("""
+#[derive(Module)]
+struct Cast {
+    weight: Param,
+    running_max: Buffer,
+    causal_u8: Buffer,
+    scratch: Tensor,
+}
+
+fn cast() -> Result<Cast> {
+    Ok(Cast {
+        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
+        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
+        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
+    })
+}
+
+let my_changes: Vec<&str> = vec!["weight"];
+""", "one more changes: a buffer"),
+        ],
+    ),
+    check("c", "exercises::cast_changes(cast, &my_changes).show();"),
+    md(
+        exercise=True,
+        en="""
+## Quiz
+
+Five questions on what PyTorch does; each answer is hidden until you open it.
+
+1. Is a buffer in `model.parameters()`?
+   <details><summary>Answer</summary>No. That is what keeps it out of training: an optimizer is handed
+   <code>parameters()</code> and never sees a buffer (step 11). Buffers are listed by
+   <code>named_buffers()</code>.</details>
+2. After `model.half()`, what dtype has a float tensor kept in a plain attribute?
+   <details><summary>Answer</summary>Still float32: <code>.half()</code> casts parameters and
+   floating-point buffers only (step 5).</details>
+3. Does `model.half()` cast a `bool` or `uint8` buffer?
+   <details><summary>Answer</summary>No: integer and boolean buffers keep their dtype, only
+   floating-point ones become float16 (exercise c).</details>
+4. When `load_state_dict(sd)` (strict) fails with a missing key, is the module unchanged?
+   <details><summary>Answer</summary>No, in PyTorch: it copies every matching tensor first and
+   raises afterwards. This crate checks every key first and changes nothing on failure
+   (step 12).</details>
+5. Are batch norm's `running_mean` and `running_var` fixed, since they are buffers?
+   <details><summary>Answer</summary>No: they are buffers that every forward pass in training
+   mode updates. "Not trained by gradients" is not "fixed"; <code>eval()</code> freezes them.</details>
+""",
+        zh="""
+## 小测验
+
+五道关于 PyTorch 行为的题目，点开才能看到答案。
+
+1. 缓冲区在 `model.parameters()` 里吗？
+   <details><summary>答案</summary>不在。正因为如此它才不参与训练：交给优化器的是 <code>parameters()</code>，优化器根本看不到缓冲区（第 11 步）。缓冲区由 <code>named_buffers()</code> 列出。</details>
+2. 执行 `model.half()` 之后，存在普通属性里的浮点张量是什么数据类型？
+   <details><summary>答案</summary>仍然是 float32：<code>.half()</code> 只转换参数和浮点缓冲区（第 5 步）。</details>
+3. `model.half()` 会转换 `bool` 或 `uint8` 类型的缓冲区吗？
+   <details><summary>答案</summary>不会：整数和布尔缓冲区保持原来的数据类型，只有浮点缓冲区会变成 float16（练习 c）。</details>
+4. 严格模式的 `load_state_dict(sd)` 因为缺少某个键而失败时，模块是否保持原样？
+   <details><summary>答案</summary>在 PyTorch 中不是：它会先把对得上的张量都复制进去，然后才报错。本 crate 则先检查所有的键，失败时什么都不改（第 12 步）。</details>
+5. 批归一化（batch norm）的 `running_mean` 和 `running_var` 是缓冲区，所以它们是固定不变的吗？
+   <details><summary>答案</summary>不是：它们是缓冲区，但训练模式下的每次前向传播都会更新它们。“不通过梯度训练”不等于“固定不变”；<code>eval()</code> 之后它们才不再变化。</details>
 """,
     ),
 ]

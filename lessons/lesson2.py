@@ -7,7 +7,7 @@ by section, in the article's order: each step shows with a cell what the article
 where the claim is wrong or incomplete (gradients, the lazy `None` buffer), what happens
 instead."""
 
-from cells import code, md
+from cells import answer, check, code, md
 
 NAME = "02-positional-encoding-buffers"
 EXAMPLE = "lesson2_positional_encoding_buffers"
@@ -697,6 +697,211 @@ symptoms and causes.
 - **数值一致性**：加载得到的表与保存的逐位相同；在别处重新计算的表可能在最后几位上不同（第 7 步）。
 
 第 1 课最后有一张 PyTorch 与 crate 的对照速查表，以及一张“现象与原因”表。
+""",
+    ),
+    md(
+        exercise=True,
+        en="""
+## Exercises
+
+Two exercises, each a cell you edit and a cell that checks it: the checker says what is
+right, what is still wrong, and gives a hint; repeat until it shows ✓. If your cell does not
+compile, rustc's message names the line: fix it, or copy the cell again from the committed
+notebook, and run it before the checker. The answers are in
+[02-positional-encoding-buffers-solutions.ipynb](02-positional-encoding-buffers-solutions.ipynb).
+
+### (d) PyTorch's `pe` into your `position_embeddings`
+
+`MyPositions` names its table `position_embeddings`, as the article recommends. Make a strict
+load of PyTorch's `data/reference/pytorch_pe_d8_len6.pth`, whose key is `pe`, succeed, and
+keep the field's Rust name.
+""",
+        zh="""
+## 练习
+
+下面有两道练习，每道练习都有一个供你修改的单元格和一个检查单元格：检查结果会指出哪里对了、哪里还不对，并给出提示；反复几次，直到出现 ✓。如果你的单元格编译不通过，rustc 的报错会指出是哪一行：改正它，或者从提交的笔记本里把原来的单元格复制回来，运行之后再运行检查单元格。参考答案在 [02-positional-encoding-buffers-solutions.ipynb](02-positional-encoding-buffers-solutions.ipynb) 里。
+
+### (d) 把 PyTorch 的 `pe` 加载进你的 `position_embeddings`
+
+按照文章的建议，`MyPositions` 把位置编码表命名为 `position_embeddings`。让严格模式加载 PyTorch 的 `data/reference/pytorch_pe_d8_len6.pth`（其中的键是 `pe`）能够成功，同时保留这个字段在 Rust 中的名字。
+""",
+    ),
+    answer(
+        "d",
+        """
+#[derive(Module)]
+struct MyPositions {
+    embedding: Embedding,
+    position_embeddings: Buffer,
+}
+
+impl MyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, position_embeddings: sinusoidal_table(6, 8)?.into() })
+    }
+}
+""",
+        solution="""
+#[derive(Module)]
+struct MyPositions {
+    embedding: Embedding,
+    #[module(rename = "pe")]
+    position_embeddings: Buffer,
+}
+
+impl MyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, position_embeddings: sinusoidal_table(6, 8)?.into() })
+    }
+}
+""",
+        wrong=[
+            ("""
+#[derive(Module)]
+struct MyPositions {
+    embedding: Embedding,
+    #[module(rename = "position_encoding")]
+    position_embeddings: Buffer,
+}
+
+impl MyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, position_embeddings: sinusoidal_table(6, 8)?.into() })
+    }
+}
+""", "the file's are `pe`, `embedding.weight`"),
+            ("""
+#[derive(Module)]
+struct MyPositions {
+    embedding: Embedding,
+    #[module(persistent = false)]
+    position_embeddings: Buffer,
+}
+
+impl MyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, position_embeddings: sinusoidal_table(6, 8)?.into() })
+    }
+}
+""", "a strict load of PyTorch's file fails"),
+        ],
+    ),
+    check("d", "exercises::loads_pytorch_table(MyPositions::new).show();"),
+    md(
+        exercise=True,
+        en="""
+### (e) No table in the constructor, the table from the checkpoint
+
+The article's lazy option, `register_buffer("pe", None)`, never gets its table from a
+checkpoint (step 8). Change `LazyPositions` so that its constructor still does not compute
+the table, and a strict load of PyTorch's file gives it PyTorch's table.
+""",
+        zh="""
+### (e) 构造函数不算位置编码表，表从检查点里来
+
+文章中的延迟计算写法 `register_buffer("pe", None)` 永远不会从检查点里得到位置编码表（第 8 步）。修改 `LazyPositions`：它的构造函数仍然不计算位置编码表，但严格模式加载 PyTorch 的文件之后，它能得到 PyTorch 的那张表。
+""",
+    ),
+    answer(
+        "e",
+        """
+#[derive(Module)]
+struct LazyPositions {
+    embedding: Embedding,
+    pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+}
+
+impl LazyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, pe: None })
+    }
+}
+""",
+        solution="""
+#[derive(Module)]
+struct LazyPositions {
+    embedding: Embedding,
+    pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+}
+
+impl LazyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, pe: Some(Tensor::zeros((6, 8), DType::F32, &Device::Cpu)?.into()) })
+    }
+}
+""",
+        wrong=[
+            ("""
+#[derive(Module)]
+struct LazyPositions {
+    embedding: Embedding,
+    pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+}
+
+impl LazyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, pe: Some(sinusoidal_table(6, 8)?.into()) })
+    }
+}
+""", "your constructor still computes the table"),
+            ("""
+#[derive(Module)]
+struct LazyPositions {
+    embedding: Embedding,
+    #[module(persistent = false)]
+    pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+}
+
+impl LazyPositions {
+    fn new() -> Result<Self> {
+        Ok(Self { embedding: Embedding::new(100, 8, 0)?, pe: Some(Tensor::zeros((6, 8), DType::F32, &Device::Cpu)?.into()) })
+    }
+}
+""", "`pe` is non-persistent"),
+        ],
+    ),
+    check("e", "exercises::lazy_table(LazyPositions::new).show();"),
+    md(
+        exercise=True,
+        en="""
+## Quiz
+
+Five questions on what PyTorch does; each answer is hidden until you open it.
+
+1. Does `load_state_dict` fill a buffer registered as `None`?
+   <details><summary>Answer</summary>No: a <code>None</code> buffer is not in the module's state dict,
+   so the checkpoint's key is unexpected: a strict load raises, a non-strict one leaves it
+   <code>None</code> (step 8).</details>
+2. Does `bf16 + f32` fail in PyTorch?
+   <details><summary>Answer</summary>No: PyTorch promotes it to float32 without a word. candle
+   refuses with <code>dtype mismatch in add</code> (step 4).</details>
+3. Does a tensor assigned to a plain attribute get a gradient in the backward pass?
+   <details><summary>Answer</summary>No: only <code>nn.Parameter</code>s (and tensors created with
+   <code>requires_grad=True</code>) do. A buffer keeps out of training because it is not in
+   <code>parameters()</code> (step 3).</details>
+4. Is a non-persistent buffer moved by `model.to("cuda")`?
+   <details><summary>Answer</summary>Yes: every buffer moves and casts with its module;
+   <code>persistent=False</code> only keeps it out of the state dict (step 7).</details>
+5. You rename a buffer from `pe` to `position_embeddings`. Do old checkpoints still load?
+   <details><summary>Answer</summary>Not strictly: the key changed with the name. Keep the old key
+   (in the crate, <code>#[module(rename = "pe")]</code>) or convert the files (step 10,
+   exercise d).</details>
+""",
+        zh="""
+## 小测验
+
+五道关于 PyTorch 行为的题目，点开才能看到答案。
+
+1. `load_state_dict` 会填充注册为 `None` 的缓冲区吗？
+   <details><summary>答案</summary>不会：值为 <code>None</code> 的缓冲区不在模块的状态字典里，所以检查点里的这个键是多出来的键：严格加载会报错，非严格加载则让它保持 <code>None</code>（第 8 步）。</details>
+2. 在 PyTorch 中，`bf16 + f32` 会报错吗？
+   <details><summary>答案</summary>不会：PyTorch 会悄悄把结果提升为 float32。candle 则拒绝计算，报 <code>dtype mismatch in add</code>（第 4 步）。</details>
+3. 赋值给普通属性的张量在反向传播中会得到梯度吗？
+   <details><summary>答案</summary>不会：只有 <code>nn.Parameter</code>（以及创建时设置了 <code>requires_grad=True</code> 的张量）才会。缓冲区之所以不参与训练，是因为它不在 <code>parameters()</code> 里（第 3 步）。</details>
+4. `model.to("cuda")` 会移动非持久缓冲区吗？
+   <details><summary>答案</summary>会：所有缓冲区都随模块移动、转换类型；<code>persistent=False</code> 只是让它不进状态字典（第 7 步）。</details>
+5. 你把一个缓冲区从 `pe` 改名为 `position_embeddings`，旧的检查点还能加载吗？
+   <details><summary>答案</summary>严格模式下不能：名字变了，键也跟着变了。要么保留旧的键（在本 crate 中用 <code>#[module(rename = "pe")]</code>），要么转换旧文件（第 10 步，练习 d）。</details>
 """,
     ),
 ]

@@ -68,6 +68,8 @@ pub mod prelude {
     #[cfg(feature = "lessons")]
     pub use crate::lesson::data::{example_batch, reference_file, scratch_dir};
     #[cfg(feature = "lessons")]
+    pub use crate::lesson::exercises;
+    #[cfg(feature = "lessons")]
     pub use crate::lesson::positional::{
         sinusoidal_table, PositionalEncodingWithBuffer, PositionalEncodingWithNonPersistentBuffer,
         PositionalEncodingWithPlainField,

@@ -291,6 +291,16 @@ fn torch_files_candle_cannot_hold_are_refused_with_the_fix() {
         ),
         ("whole_module.pth", "calls __main__.Tiny"),
         ("torchscript.pt", "a TorchScript archive (torch.jit.save)"),
+        // Advice that works (checked with PyTorch 2.15): files saved from a GPU need
+        // map_location, pickled modules weights_only=False.
+        (
+            "whole_module.pth",
+            "torch.save(torch.load(path, map_location=\"cpu\", weights_only=False).state_dict(), new_path)",
+        ),
+        (
+            "torchscript.pt",
+            "torch.save(torch.jit.load(path, map_location=\"cpu\").state_dict(), new_path)",
+        ),
     ];
     for (name, expected) in cases {
         let err = error_of(checkpoint::load(fixture(name), &Device::Cpu));
@@ -922,6 +932,40 @@ fn training_checkpoints_name_their_state_dicts_and_load_by_key() {
             "{err}"
         );
     }
+    // Objects of any class elsewhere in the file (Lightning's hyper-parameters, an
+    // argparse.Namespace) are never built, only named: the state dict still loads.
+    let with_objects = Pkl::default()
+        .proto(2)
+        .op(b"}")
+        .mark()
+        .str("args")
+        .global("argparse", "Namespace")
+        .empty_tuple()
+        .reduce()
+        .op(b"}")
+        .str("lr")
+        .op(b"G?PbM\xd2\xf1\xa9\xfc")
+        .op(b"sb")
+        .str("model")
+        .ordered_dict()
+        .mark()
+        .str("w")
+        .tensor("FloatStorage", "0", 2, 0, &[2], &[1])
+        .op(b"u")
+        .op(b"u.")
+        .0;
+    let file = pth(&with_objects, &[&f32_bytes(&[1., 2.])]);
+    let sd = checkpoint::load_pth_bytes_with_key(&file, "model", &Device::Cpu).unwrap();
+    assert_eq!(sd.get("w").unwrap().to_vec1::<f32>().unwrap(), [1., 2.]);
+    let err = error_of(checkpoint::load_pth_bytes_with_key(
+        &file,
+        "args",
+        &Device::Cpu,
+    ));
+    assert!(
+        err.contains("is a pickled Python object, not a state dict"),
+        "{err}"
+    );
     let bytes = read(fixture("training_full.pth"));
     let err = error_of(checkpoint::load_pth_bytes_with_key(
         &bytes,
@@ -947,7 +991,7 @@ fn pickled_objects_other_than_state_dicts_are_refused_with_the_fix() {
     let err = error_of(load_pth_bytes(&pth(&module, &[]), &Device::Cpu));
     assert!(err.contains("calls __main__.CausalAttention"), "{err}");
     assert!(
-        err.contains("torch.save(model.state_dict(), path)"),
+        err.contains("torch.load(path, map_location=\"cpu\", weights_only=False).state_dict()"),
         "{err}"
     );
     // os.system: never called.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use common::pickle::{pth, Pkl};
+use common::pickle::{f32_bytes, pth, Pkl};
 use understanding_buffers::checkpoint::load_pth_bytes;
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
@@ -120,6 +120,32 @@ fn crafted_pickles_hold_memory_in_proportion_to_the_file() {
     );
 }
 
+/// A file in PyTorch's legacy format: the magic number, protocol 1001, `sys_info`, the
+/// `object` pickle (persistent ids of 5 items, as `Pkl::tensor` writes), the storage keys
+/// and, after each key's 8-byte count (taken from `data`'s length in f32), `data`.
+fn legacy(object: &[u8], keys: &[&str], data: &[u8]) -> Vec<u8> {
+    let mut file = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
+    file.extend(b"\x80\x02M\xe9\x03.");
+    file.extend(
+        Pkl::default()
+            .proto(2)
+            .op(b"}")
+            .str("little_endian")
+            .op(b"\x88s.")
+            .0,
+    );
+    file.extend(object);
+    let list = keys
+        .iter()
+        .fold(Pkl::default().proto(2).op(b"("), |p, k| p.str(k));
+    file.extend(list.op(b"l.").0);
+    for _ in keys {
+        file.extend(((data.len() / 4) as u64).to_le_bytes());
+        file.extend(data);
+    }
+    file
+}
+
 /// An archive of `data.pkl` (deflated, as zip tools other than torch write it) and the
 /// stored `storages`.
 fn compressed_pth(pickle: &[u8], storages: &[&[u8]]) -> Vec<u8> {
@@ -141,7 +167,7 @@ fn compressed_pth(pickle: &[u8], storages: &[&[u8]]) -> Vec<u8> {
 /// the file really stores.
 fn hostile_files_hold_at_most_64_mib_and_twice_their_tensor_bytes() {
     const FLOOR: usize = 64 << 20;
-    let mut cases: Vec<(&str, Vec<u8>, usize)> = Vec::new();
+    let mut cases: Vec<(&str, Vec<u8>, usize, &str)> = Vec::new();
 
     // A compressed pickle of 16 million NONE opcodes, then of 16 million MARKs.
     for op in [b'N', b'('] {
@@ -150,7 +176,12 @@ fn hostile_files_hold_at_most_64_mib_and_twice_their_tensor_bytes() {
         pickle.push(b'.');
         let file = compressed_pth(&pickle, &[]);
         assert!(file.len() < 40_000, "{} bytes", file.len());
-        cases.push(("a compressed pickle of trivial opcodes", file, 0));
+        cases.push((
+            "a compressed pickle of trivial opcodes",
+            file,
+            0,
+            "builds more values",
+        ));
     }
 
     // 2 000 keys, each a strided view (every other element) of one 1 MiB storage: copied
@@ -169,9 +200,37 @@ fn hostile_files_hold_at_most_64_mib_and_twice_their_tensor_bytes() {
         );
     }
     let file = pth(&many.op(b"u.").0, &[&storage]);
-    cases.push(("many keys on one storage", file, storage.len()));
+    cases.push((
+        "many keys on one storage",
+        file,
+        storage.len(),
+        "save each tensor with .contiguous() or .clone() first",
+    ));
 
-    for (what, file, tensor_bytes) in &cases {
+    // PyTorch's legacy format: an object pickle of 15 million NONEs, and a storage that
+    // claims 4 GiB in a file of a few hundred bytes.
+    let mut nones = vec![0x80, 2];
+    nones.extend(std::iter::repeat_n(b'N', 15_000_000));
+    nones.push(b'.');
+    cases.push((
+        "a legacy pickle of trivial opcodes",
+        legacy(&nones, &[], &[]),
+        0,
+        "builds more values",
+    ));
+    let claims = Pkl::state_dict(|p| {
+        p.str("w")
+            .tensor("FloatStorage", "0", 1 << 30, 0, &[1 << 30], &[1])
+    });
+    let file = legacy(&claims, &["0"], &f32_bytes(&[1.0; 16]));
+    cases.push((
+        "a legacy storage that claims 4 GiB",
+        file,
+        64,
+        "lies past the end of the file",
+    ));
+
+    for (what, file, tensor_bytes, refusal) in &cases {
         let mut result = None;
         let peak = peak_during(|| result = Some(load_pth_bytes(file, &Device::Cpu)));
         let outcome = match result.unwrap() {
@@ -184,5 +243,6 @@ fn hostile_files_hold_at_most_64_mib_and_twice_their_tensor_bytes() {
             "{what}: a {} byte file made the loader hold {peak} bytes ({outcome})",
             file.len()
         );
+        assert!(outcome.contains(refusal), "{what}: {outcome}");
     }
 }

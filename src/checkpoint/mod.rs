@@ -49,6 +49,20 @@
 //! pickled `nn.Module`, a `torch.bool` tensor candle cannot hold, a damaged file) is an error
 //! that says what is wrong and how to fix it.
 //!
+//! [`load`] tells the formats apart by their first bytes, whatever the extension (`.pt`,
+//! `.bin` and Lightning's `.ckpt` are `torch.save` files too). It also reads PyTorch's
+//! **legacy format** (before PyTorch 1.6, or `_use_new_zipfile_serialization=False`):
+//! pickles in a row, then the storages, run by the same interpreter with the same checks.
+//! A **training checkpoint** (`{"epoch": 3, "model": {...}, "optimizer": {...}}`) is
+//! refused with an error that names the keys holding state dicts; [`load_with_key`] picks
+//! one. The rest of such a file is read but never run: a call to any other global (an
+//! optimizer's settings, a pickled class) only records its name.
+//!
+//! Memory: storages are read once, straight into the tensors' buffers, and views of them
+//! stay views where candle can express them (C order, transposes, expansions), so loading
+//! a file takes about its size in memory. Whatever a file claims, a load (or a refusal)
+//! holds at most about 64 MiB beyond twice the tensor bytes the file really stores.
+//!
 //! Every save is atomic: the file is written under a temporary name in the same folder,
 //! flushed to disk, then renamed over the target. If anything fails, the temporary file is
 //! removed and a file that was already at the target is left as it was.

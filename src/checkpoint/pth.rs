@@ -229,11 +229,7 @@ fn find_prefix<R: Read + Seek>(archive: &ZipArchive<R>) -> PResult<String> {
         }
     };
     if names.iter().any(|n| *n == format!("{prefix}constants.pkl")) {
-        return Err(
-            "this is a TorchScript archive (torch.jit.save), not a state dict; load it \
-             in PyTorch and save model.state_dict() with torch.save"
-                .into(),
-        );
+        return Err(super::torch::TORCHSCRIPT.to_string());
     }
     Ok(prefix)
 }

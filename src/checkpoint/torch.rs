@@ -275,17 +275,21 @@ pub(super) const RESAVE: &str = "re-save it with a recent PyTorch: \
 /// Why a value the file built by calling `func` cannot be part of a state dict.
 pub(super) fn unsupported_global(func: &Global) -> String {
     if func.module.starts_with("__torch__") {
-        return format!(
-            "the file calls {func}: it is a TorchScript archive (torch.jit.save), not a state \
-             dict; load it in PyTorch and save model.state_dict() with torch.save"
-        );
+        return format!("the file calls {func}: {TORCHSCRIPT}");
     }
     format!(
         "the file calls {func}, which a state dict never needs: it holds a pickled Python \
-         object (torch.save(model) pickles the whole module). Save the state dict instead: \
-         torch.save(model.state_dict(), path)"
+         object (torch.save(model) pickles the whole module). Save its state dict instead, \
+         in PyTorch with the model's classes importable: torch.save(torch.load(path, \
+         map_location=\"cpu\", weights_only=False).state_dict(), new_path) \
+         (weights_only=False runs the file's code: only for files you trust)"
     )
 }
+
+/// What to do with a TorchScript archive.
+pub(super) const TORCHSCRIPT: &str = "it is a TorchScript archive (torch.jit.save), not a \
+    state dict; save its state dict in PyTorch: torch.save(torch.jit.load(path, \
+    map_location=\"cpu\").state_dict(), new_path)";
 
 /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`, and
 /// its v1 and v3 siblings: the first four arguments are the same.
