@@ -30,11 +30,12 @@ use std::fmt;
 use candle_core::{DType, Device};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::core::field::TensorKind;
-use crate::core::module::{LoadMode, Module};
 use crate::error::Result;
 use crate::lesson::data::{reference_file, scratch_dir};
 use crate::lesson::positional::sinusoidal_table;
+use crate::nn::load::LoadMode;
+use crate::nn::module::TensorKind;
+use crate::nn::module::TorchModule;
 use crate::notebook::diagnostics::{Diagnose, TensorRow};
 use crate::notebook::display::{html_escape, Show};
 use crate::notebook::language::Language;
@@ -158,7 +159,7 @@ impl Show for Verdict {
 }
 
 /// Every tensor of the module, as the diagnostics list them.
-fn rows<M: Module>(module: &M) -> Vec<TensorRow> {
+fn rows<M: TorchModule>(module: &M) -> Vec<TensorRow> {
     module.diagnostics().rows().to_vec()
 }
 
@@ -208,7 +209,7 @@ fn kind_words(kind: TensorKind) -> [&'static str; 2] {
 /// Exercise (a) of lesson 1: make the module's `field` survive a save and a load. `make`
 /// builds the learner's module; the checker edits `field` in one module, saves it, loads the
 /// file into a fresh one and compares.
-pub fn keeps_its_edit<M: Module, F: Fn() -> Result<M>>(make: F, field: &str) -> Verdict {
+pub fn keeps_its_edit<M: TorchModule, F: Fn() -> Result<M>>(make: F, field: &str) -> Verdict {
     let mut v = Verdict::new(
         "Exercise (a): an edit that survives a save and a load",
         "练习 (a)：保存再加载之后仍然保留的修改",
@@ -276,7 +277,7 @@ pub fn keeps_its_edit<M: Module, F: Fn() -> Result<M>>(make: F, field: &str) -> 
     v
 }
 
-fn round_trip<M: Module, F: Fn() -> Result<M>>(
+fn round_trip<M: TorchModule, F: Fn() -> Result<M>>(
     v: &mut Verdict,
     module: &mut M,
     make: &F,
@@ -328,7 +329,7 @@ fn round_trip<M: Module, F: Fn() -> Result<M>>(
 }
 
 /// Exercise (b) of lesson 1: predict, in order, the keys of `module.state_dict()`.
-pub fn state_dict_keys<M: Module>(module: &M, answer: &[&str]) -> Verdict {
+pub fn state_dict_keys<M: TorchModule>(module: &M, answer: &[&str]) -> Verdict {
     let mut v = Verdict::new(
         "Exercise (b): the state dict's keys, in order",
         "练习 (b)：状态字典的键及其顺序",
@@ -412,7 +413,7 @@ pub fn state_dict_keys<M: Module>(module: &M, answer: &[&str]) -> Verdict {
 
 /// Exercise (c) of lesson 1: which tensors does `to_dtype(DType::F16)` change? `answer`
 /// names them, in any order.
-pub fn cast_changes<M: Module, F: Fn() -> Result<M>>(make: F, answer: &[&str]) -> Verdict {
+pub fn cast_changes<M: TorchModule, F: Fn() -> Result<M>>(make: F, answer: &[&str]) -> Verdict {
     let mut v = Verdict::new(
         "Exercise (c): what a cast to F16 changes",
         "练习 (c)：转换成 F16 会改变哪些张量",
@@ -501,7 +502,7 @@ fn pytorch_table_file() -> std::path::PathBuf {
 }
 
 /// Whether `module`'s buffer `pe` holds the table of PyTorch's file.
-fn holds_pytorch_table<M: Module>(module: &M) -> Result<bool> {
+fn holds_pytorch_table<M: TorchModule>(module: &M) -> Result<bool> {
     let saved = checkpoint::load(pytorch_table_file(), &Device::Cpu)?;
     let Some(want) = saved.get("pe") else {
         return Ok(false);
@@ -512,7 +513,7 @@ fn holds_pytorch_table<M: Module>(module: &M) -> Result<bool> {
 
 /// Exercise (d) of lesson 2: a module whose Rust field is `position_embeddings` loads
 /// PyTorch's file, whose key is `pe`, strictly.
-pub fn loads_pytorch_table<M: Module, F: Fn() -> Result<M>>(make: F) -> Verdict {
+pub fn loads_pytorch_table<M: TorchModule, F: Fn() -> Result<M>>(make: F) -> Verdict {
     let mut v = Verdict::new(
         "Exercise (d): PyTorch's `pe` into your `position_embeddings`",
         "练习 (d)：把 PyTorch 的 `pe` 加载进你的 `position_embeddings`",
@@ -578,7 +579,7 @@ pub fn loads_pytorch_table<M: Module, F: Fn() -> Result<M>>(make: F) -> Verdict 
 
 /// Exercise (e) of lesson 2: a module whose constructor does not compute the table, and that
 /// still gets it from PyTorch's checkpoint.
-pub fn lazy_table<M: Module, F: Fn() -> Result<M>>(make: F) -> Verdict {
+pub fn lazy_table<M: TorchModule, F: Fn() -> Result<M>>(make: F) -> Verdict {
     let mut v = Verdict::new(
         "Exercise (e): no table in the constructor, the table from the checkpoint",
         "练习 (e)：构造函数不算位置编码表，表从检查点里来",

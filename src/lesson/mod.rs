@@ -1,4 +1,4 @@
-//! The lesson's models and data, built on [`crate::core`]:
+//! The lesson's models and data, built on [`crate::nn`]:
 //!
 //! - [`attention`]: the two causal-attention modules, which differ in one line;
 //! - [`positional`]: lesson 2's positional-encoding models (buffer, non-persistent buffer,
