@@ -182,14 +182,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cell 18
     let mut model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
     model.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
-    let x = batch.copy()?;
-    model.gradients(&model.forward(&x)?.sum_all()?)?.show(); // loss.backward()
+    model.gradients(&model.forward(&batch)?.sum_all()?)?.show(); // loss.backward()
 
     // cell 19
-    let mut model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-    model.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
     let mut optimizer = SGD::new(model.parameters(), 0.1)?; // torch.optim.SGD(model.parameters(), lr=0.1)
-    optimizer.backward_step(&model.forward(&batch.copy()?)?.sum_all()?)?;
+    optimizer.backward_step(&model.forward(&batch)?.sum_all()?)?;
     println!("W_query.weight:
     {}
     mask:

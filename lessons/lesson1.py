@@ -519,13 +519,10 @@ with it; a plain tensor field does none of that.
 "Buffers are not trained" does not mean a backward pass refuses them. In PyTorch a buffer is
 left out of `model.parameters()`, so the optimizer never sees it; autograd would even track a
 buffer registered with `requires_grad=True`. Here, the report lists every tensor after
-`backward()` (`requires_grad`, and whether it got a `.grad`). Then one SGD step with
-`model.parameters()`: `W_query.weight` moves away from its values in step 9, and the mask keeps
-its 0s and 1s.
-
-One thing is particular to evcxr: a backward pass must run in the cell that made the tensors it
-goes through, so each of these two cells builds its own module and copies the batch. (candle
-numbers its tensors with a counter that starts again in every cell.)
+`backward()` (`requires_grad`, and whether it got a `.grad`), for a fresh copy of the buffered
+module with the weights PyTorch drew (the one of step 10 holds 2s by now). Then one SGD step
+with `model.parameters()`: `W_query.weight` moves away from its values in step 9, and the mask
+keeps its 0s and 1s.
 """,
         zh="""
 以上就是原版讲的全部内容：缓冲区随模块移动、随模块转换类型、随模块保存；普通张量字段这几样都做不到。
@@ -537,25 +534,20 @@ numbers its tensors with a counter that starts again in every cell.)
 ### 11. 梯度与优化器
 
 “缓冲区不参与训练”并不意味着反向传播会把它排除在外。在 PyTorch 中，缓冲区不在 `model.parameters()` 里，所以优化器根本看不到它；如果缓冲区注册时设置了 `requires_grad=True`，自动求导甚至会照常跟踪它。
-下面的报告列出 `backward()` 之后的每个张量（是否 `requires_grad`，以及是否得到了 `.grad`）；接着用 `model.parameters()` 做一步 SGD：`W_query.weight` 不再是第 9 步中的值，掩码仍然只有 0 和 1。
-
-有一点是 evcxr 特有的：反向传播必须在创建相关张量的那个单元格里进行，所以下面两个单元格各自新建模块，也各自复制一份批次。（candle 用计数器给张量编号，而这个计数器在每个单元格里都从头开始。）
+下面新建一个带缓冲区的模块，装入 PyTorch 生成的权重（第 10 步的那个模块里现在已经是 2 了），报告列出 `backward()` 之后它的每个张量（是否 `requires_grad`，以及是否得到了 `.grad`）；接着用 `model.parameters()` 做一步 SGD：`W_query.weight` 不再是第 9 步中的值，掩码仍然只有 0 和 1。
 """,
     ),
     code(
         """
 let mut model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
 model.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
-let x = batch.copy()?;
-model.gradients(&model.forward(&x)?.sum_all()?)?.show(); // loss.backward()
+model.gradients(&model.forward(&batch)?.sum_all()?)?.show(); // loss.backward()
 """
     ),
     code(
         """
-let mut model = CausalAttentionWithBuffer::new(d_in, d_out, context_length, 0.0, false)?;
-model.load(reference_file("seed123_with_buffer.safetensors"), LoadMode::Strict)?;
 let mut optimizer = SGD::new(model.parameters(), 0.1)?; // torch.optim.SGD(model.parameters(), lr=0.1)
-optimizer.backward_step(&model.forward(&batch.copy()?)?.sum_all()?)?;
+optimizer.backward_step(&model.forward(&batch)?.sum_all()?)?;
 println!("W_query.weight:\n{}\nmask:\n{}", TensorRepr(&model.w_query.weight), TensorRepr(&model.mask));
 """
     ),

@@ -237,8 +237,7 @@ tensor that has `requires_grad=True`, and the buffer keeps it.
 
 In candle a `Buffer` or a `Tensor` field holds an ordinary tensor, never a trainable variable,
 so neither gets a gradient. The cell keeps the same table both ways in one small module and
-runs a backward pass. It builds the module and its input itself: in evcxr a backward pass
-only reaches tensors made in the same cell.
+runs a backward pass.
 """,
         zh="""
 ## 3. 直接赋值的潜在问题之二：梯度计算混乱
@@ -247,7 +246,7 @@ only reaches tensors made in the same cell.
 
 缓冲区之所以“不参与训练”，原因在别处：它不在 `parameters()` 里，而优化器拿到的正是这份列表。`register_buffer` 甚至不会关掉梯度：注册一个 `requires_grad=True` 的张量，缓冲区会原样保留这个设置。
 
-在 candle 里，`Buffer` 字段和 `Tensor` 字段装的都是普通张量，从来不是可训练的变量，所以两者都得不到梯度。下面的单元格把同一张表用两种方式放进一个小模块，再做一次反向传播。模块和输入都在这个单元格里创建：在 evcxr 中，反向传播只能到达同一个单元格里创建的张量。
+在 candle 里，`Buffer` 字段和 `Tensor` 字段装的都是普通张量，从来不是可训练的变量，所以两者都得不到梯度。下面的单元格把同一张表用两种方式放进一个小模块，再做一次反向传播。
 """,
     ),
     code(
