@@ -451,7 +451,7 @@ ranges of their rounds do not overlap, that is, every round of the one beat ever
 other; any smaller difference is reported as no measurable difference, so noise on a busy
 machine cannot produce a verdict.
 
-For comparison, the project's [BENCHMARKS.md](../../BENCHMARKS.md) measured a larger case on an
+For comparison, the project's `BENCHMARKS.md` (in the repository's root) measured a larger case on an
 H100 (batch 8, 1024 tokens, d = 768). PyTorch: 1.433 ms with the buffer, 1.497 ms with the
 mask rebuilt on the GPU in every call (+4 %), 1.841 ms with the mask copied from the CPU in
 every call (+28 %). candle: 1.755 ms with the buffer, 2.217 ms copied from the CPU (+26 %).
@@ -461,7 +461,7 @@ every call (+28 %). candle: 1.755 ms with the buffer, 2.217 ms copied from the C
 
 再实测第 1 条。这里用第 1 课的因果掩码代替位置编码表：因果注意力做一次前向传播，掩码有三种提供方式——作为缓冲区放在设备上；每次调用时在设备上重新构建；放在 CPU 上，每次调用时复制过去。每一轮把三种方式轮流各测一次，共测 11 轮。只有当两种方式各轮耗时的范围完全不重叠，也就是一方的每一轮都比另一方的每一轮快时，才判定它比缓冲区慢或快；差别再小一些，就报告为“测不出差别”。这样，机器繁忙带来的波动不会凭空造出一个结论。
 
-作为对照，本项目的 [BENCHMARKS.md](../../BENCHMARKS.md) 在 H100 上测过更大的规模（批大小 8、1024 个词元、d = 768）。PyTorch：用缓冲区 1.433 ms，每次调用时在 GPU 上重建掩码 1.497 ms（+4%），每次调用时从 CPU 复制 1.841 ms（+28%）。candle：用缓冲区 1.755 ms，从 CPU 复制 2.217 ms（+26%）。
+作为对照，本项目仓库根目录下的 `BENCHMARKS.md` 在 H100 上测过更大的规模（批大小 8、1024 个词元、d = 768）。PyTorch：用缓冲区 1.433 ms，每次调用时在 GPU 上重建掩码 1.497 ms（+4%），每次调用时从 CPU 复制 1.841 ms（+28%）。candle：用缓冲区 1.755 ms，从 CPU 复制 2.217 ms（+26%）。
 """,
     ),
     code(

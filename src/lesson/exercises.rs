@@ -143,7 +143,7 @@ impl Show for Verdict {
         };
         let mut html = format!(
             "<div class=\"ub-verdict\" style=\"border-left:4px solid {colour};padding:4px 10px\">\
-             <b>{}</b> — <b style=\"color:{colour}\">{status}</b><ul style=\"list-style:none;padding-left:0\">",
+             <b>{}</b> — <b style=\"color:{colour}\">{status}</b>\n<ul style=\"list-style:none;padding-left:0\">",
             html_escape(&self.title[i])
         );
         for (mark, text) in self.lines_in(language) {

@@ -144,5 +144,8 @@ def test_docs_pages_link_to_their_twin_pages(real_site: Path) -> None:
 
 def test_docs_site_holds_every_lesson_with_its_pictures(real_site: Path, lesson_notebooks: list[Path]) -> None:
     check_site(NOTEBOOKS, real_site)
+    # Lesson 1 draws the mask round trip: its page must hold that picture (lesson 2 and the
+    # solutions notebooks have none; check_site compares each page with its notebook).
     for nb in lesson_notebooks:
-        assert figure_outputs(nb) >= 1, f"{nb} has no picture among its outputs: is it executed and committed?"
+        if nb.stem == "01-understanding-buffers":
+            assert figure_outputs(nb) >= 1, f"{nb} has no picture among its outputs: is it executed and committed?"
