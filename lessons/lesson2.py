@@ -820,7 +820,7 @@ impl LazyPositions {
 #[derive(Module)]
 struct LazyPositions {
     embedding: Embedding,
-    pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+    pe: Option<Buffer>, // «a placeholder now, which the checkpoint fills‖现在放一个占位张量，由检查点来填充»
 }
 
 impl LazyPositions {

@@ -95,7 +95,7 @@ pub mod exercise_e {
         #[derive(Module)]
         struct LazyPositions {
             embedding: Embedding,
-            pe: Option<Buffer>, // PyTorch: self.register_buffer("pe", None)
+            pe: Option<Buffer>, // a placeholder now, which the checkpoint fills
         }
 
         impl LazyPositions {
