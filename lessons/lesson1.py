@@ -15,6 +15,69 @@ TITLE = {"en": "Understanding buffers", "zh": "理解缓冲区"}
 
 ORIGINAL = "https://github.com/rasbt/LLMs-from-scratch/tree/main/ch03/03_understanding-buffers"
 
+# The exercises' answer cells, and their variants (solution, typical wrong answers), built
+# from one text each so that the versions differ only where the learner edits.
+def scaler(field: str, value: str) -> str:
+    """Exercise (a)'s module, its `scale` field declared `field` and built with `value`."""
+    return f"""
+#[derive(Module)]
+struct Scaler {{
+    weight: Param,
+    {field}
+}}
+
+impl Scaler {{
+    fn new() -> Result<Self> {{
+        Ok(Self {{
+            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
+            {value}
+        }})
+    }}
+}}
+"""
+
+
+MIXED = """
+#[derive(Module)]
+struct Mixed {
+    scale: Param,
+    head: Linear,
+    running_mean: Buffer,
+    #[module(persistent = false)]
+    cache: Buffer,
+    table: Option<Buffer>,
+    note: Tensor,
+}
+
+fn mixed() -> Result<Mixed> {
+    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
+    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
+               cache: ones()?.into(), table: None, note: ones()? })
+}
+
+"""
+
+CAST = """
+#[derive(Module)]
+struct Cast {
+    weight: Param,
+    running_max: Buffer,
+    causal_u8: Buffer,
+    scratch: Tensor,
+}
+
+fn cast() -> Result<Cast> {
+    Ok(Cast {
+        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
+        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
+        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
+        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
+    })
+}
+
+"""
+
+
 CELLS = [
     md(
         en=f"""
@@ -684,72 +747,14 @@ optimizer trains.
     ),
     answer(
         "a",
-        """
-#[derive(Module)]
-struct Scaler {
-    weight: Param,
-    scale: Tensor,
-}
-
-impl Scaler {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
-            scale: Tensor::ones(3, DType::F32, &Device::Cpu)?,
-        })
-    }
-}
-""",
-        solution="""
-#[derive(Module)]
-struct Scaler {
-    weight: Param,
-    scale: Buffer,
-}
-
-impl Scaler {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
-            scale: Tensor::ones(3, DType::F32, &Device::Cpu)?.into(),
-        })
-    }
-}
-""",
+        scaler("scale: Tensor,", "scale: Tensor::ones(3, DType::F32, &Device::Cpu)?,"),
+        solution=scaler("scale: Buffer,", "scale: Tensor::ones(3, DType::F32, &Device::Cpu)?.into(),"),
         wrong=[
-            ("""
-#[derive(Module)]
-struct Scaler {
-    weight: Param,
-    #[module(persistent = false)]
-    scale: Buffer,
-}
-
-impl Scaler {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
-            scale: Tensor::ones(3, DType::F32, &Device::Cpu)?.into(),
-        })
-    }
-}
-""", "but it is non-persistent"),
-            ("""
-#[derive(Module)]
-struct Scaler {
-    weight: Param,
-    scale: Param,
-}
-
-impl Scaler {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            weight: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
-            scale: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,
-        })
-    }
-}
-""", "an optimizer would also train it"),
+            (scaler("#[module(persistent = false)]\n    scale: Buffer,",
+                    "scale: Tensor::ones(3, DType::F32, &Device::Cpu)?.into(),"),
+             "but it is non-persistent"),
+            (scaler("scale: Param,", "scale: Param::new(Tensor::ones(3, DType::F32, &Device::Cpu)?)?,"),
+             "an optimizer would also train it"),
         ],
     ),
     check("a", 'exercises::keeps_its_edit(Scaler::new, "scale").show();'),
@@ -770,87 +775,13 @@ PyTorch would list them.
     ),
     answer(
         "b",
-        """
-#[derive(Module)]
-struct Mixed {
-    scale: Param,
-    head: Linear,
-    running_mean: Buffer,
-    #[module(persistent = false)]
-    cache: Buffer,
-    table: Option<Buffer>,
-    note: Tensor,
-}
-
-fn mixed() -> Result<Mixed> {
-    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
-    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
-               cache: ones()?.into(), table: None, note: ones()? })
-}
-
-let my_keys: Vec<&str> = vec![]; // «your answer‖你的答案»
-""",
-        solution="""
-#[derive(Module)]
-struct Mixed {
-    scale: Param,
-    head: Linear,
-    running_mean: Buffer,
-    #[module(persistent = false)]
-    cache: Buffer,
-    table: Option<Buffer>,
-    note: Tensor,
-}
-
-fn mixed() -> Result<Mixed> {
-    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
-    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
-               cache: ones()?.into(), table: None, note: ones()? })
-}
-
-let my_keys: Vec<&str> = vec!["scale", "running_mean", "head.weight"];
-""",
+        MIXED + 'let my_keys: Vec<&str> = vec![]; // «your answer‖你的答案»\n',
+        solution=MIXED + 'let my_keys: Vec<&str> = vec!["scale", "running_mean", "head.weight"];\n',
         wrong=[
-            ("""
-#[derive(Module)]
-struct Mixed {
-    scale: Param,
-    head: Linear,
-    running_mean: Buffer,
-    #[module(persistent = false)]
-    cache: Buffer,
-    table: Option<Buffer>,
-    note: Tensor,
-}
-
-fn mixed() -> Result<Mixed> {
-    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
-    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
-               cache: ones()?.into(), table: None, note: ones()? })
-}
-
-let my_keys: Vec<&str> = vec!["scale", "head.weight", "running_mean"];
-""", "the right keys, in another order"),
-            ("""
-#[derive(Module)]
-struct Mixed {
-    scale: Param,
-    head: Linear,
-    running_mean: Buffer,
-    #[module(persistent = false)]
-    cache: Buffer,
-    table: Option<Buffer>,
-    note: Tensor,
-}
-
-fn mixed() -> Result<Mixed> {
-    let ones = || Tensor::ones(2, DType::F32, &Device::Cpu);
-    Ok(Mixed { scale: Param::new(ones()?)?, head: Linear::new(2, 2, false)?, running_mean: ones()?.into(),
-               cache: ones()?.into(), table: None, note: ones()? })
-}
-
-let my_keys: Vec<&str> = vec!["scale", "running_mean", "cache", "table", "note", "head.weight"];
-""", "`cache` is a non-persistent buffer"),
+            (MIXED + 'let my_keys: Vec<&str> = vec!["scale", "head.weight", "running_mean"];\n',
+             "the right keys, in another order"),
+            (MIXED + 'let my_keys: Vec<&str> = vec!["scale", "running_mean", "cache", "table", "note", "head.weight"];\n',
+             "`cache` is a non-persistent buffer"),
         ],
     ),
     check("b", "exercises::state_dict_keys(&mixed()?, &my_keys).show();"),
@@ -871,87 +802,12 @@ in any order.
     ),
     answer(
         "c",
-        """
-#[derive(Module)]
-struct Cast {
-    weight: Param,
-    running_max: Buffer,
-    causal_u8: Buffer,
-    scratch: Tensor,
-}
-
-fn cast() -> Result<Cast> {
-    Ok(Cast {
-        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
-        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
-        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
-        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
-    })
-}
-
-let my_changes: Vec<&str> = vec![]; // «your answer‖你的答案»
-""",
-        solution="""
-#[derive(Module)]
-struct Cast {
-    weight: Param,
-    running_max: Buffer,
-    causal_u8: Buffer,
-    scratch: Tensor,
-}
-
-fn cast() -> Result<Cast> {
-    Ok(Cast {
-        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
-        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
-        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
-        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
-    })
-}
-
-let my_changes: Vec<&str> = vec!["weight", "running_max"];
-""",
+        CAST + 'let my_changes: Vec<&str> = vec![]; // «your answer‖你的答案»\n',
+        solution=CAST + 'let my_changes: Vec<&str> = vec!["weight", "running_max"];\n',
         wrong=[
-            ("""
-#[derive(Module)]
-struct Cast {
-    weight: Param,
-    running_max: Buffer,
-    causal_u8: Buffer,
-    scratch: Tensor,
-}
-
-fn cast() -> Result<Cast> {
-    Ok(Cast {
-        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
-        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
-        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
-        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
-    })
-}
-
-let my_changes: Vec<&str> = vec!["weight", "running_max", "causal_u8", "scratch"];
-""", "integer and u8 tensors keep their dtype"),
-            ("""
-#[derive(Module)]
-struct Cast {
-    weight: Param,
-    running_max: Buffer,
-    causal_u8: Buffer,
-    scratch: Tensor,
-}
-
-fn cast() -> Result<Cast> {
-    Ok(Cast {
-        weight: Param::new(Tensor::ones((2, 2), DType::F32, &Device::Cpu)?)?,
-        running_max: Tensor::zeros(2, DType::F32, &Device::Cpu)?.into(),
-        causal_u8: causal_mask(2)?.to_dtype(DType::U8)?.into(),
-        scratch: Tensor::zeros(2, DType::F32, &Device::Cpu)?,
-    })
-}
-
-let my_changes: Vec<&str> = vec!["weight"];
-""", "one more changes: a buffer"),
+            (CAST + 'let my_changes: Vec<&str> = vec!["weight", "running_max", "causal_u8", "scratch"];\n',
+             "integer and u8 tensors keep their dtype"),
+            (CAST + 'let my_changes: Vec<&str> = vec!["weight"];\n', "one more changes: a buffer"),
         ],
     ),
     check("c", "exercises::cast_changes(cast, &my_changes).show();"),
