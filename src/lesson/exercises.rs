@@ -72,6 +72,21 @@ impl Verdict {
         self
     }
 
+    /// The learner's module, or `None` with the reason its constructor failed said.
+    fn built<M>(&mut self, made: Result<M>) -> Option<M> {
+        match made {
+            Ok(module) => Some(module),
+            Err(err) => {
+                self.say(
+                    Mark::Wrong,
+                    format!("building the module failed: {err}"),
+                    format!("创建模块失败：{err}"),
+                );
+                None
+            }
+        }
+    }
+
     /// Whether the exercise is solved: something is right and nothing is wrong.
     pub fn passed(&self) -> bool {
         self.lines.iter().any(|(m, _)| *m == Mark::Right)
@@ -214,16 +229,8 @@ pub fn keeps_its_edit<M: TorchModule, F: Fn() -> Result<M>>(make: F, field: &str
         "Exercise (a): an edit that survives a save and a load",
         "练习 (a)：保存再加载之后仍然保留的修改",
     );
-    let mut module = match make() {
-        Ok(m) => m,
-        Err(err) => {
-            v.say(
-                Mark::Wrong,
-                format!("building the module failed: {err}"),
-                format!("创建模块失败：{err}"),
-            );
-            return v;
-        }
+    let Some(mut module) = v.built(make()) else {
+        return v;
     };
     let all = rows(&module);
     let Some(row) = all.iter().find(|r| r.name == field) else {
@@ -518,16 +525,8 @@ pub fn loads_pytorch_table<M: TorchModule, F: Fn() -> Result<M>>(make: F) -> Ver
         "Exercise (d): PyTorch's `pe` into your `position_embeddings`",
         "练习 (d)：把 PyTorch 的 `pe` 加载进你的 `position_embeddings`",
     );
-    let mut module = match make() {
-        Ok(m) => m,
-        Err(err) => {
-            v.say(
-                Mark::Wrong,
-                format!("building the module failed: {err}"),
-                format!("创建模块失败：{err}"),
-            );
-            return v;
-        }
+    let Some(mut module) = v.built(make()) else {
+        return v;
     };
     let keys: Vec<String> = module.state_dict().keys().map(String::from).collect();
     match module.load(pytorch_table_file(), LoadMode::Strict) {
@@ -584,16 +583,8 @@ pub fn lazy_table<M: TorchModule, F: Fn() -> Result<M>>(make: F) -> Verdict {
         "Exercise (e): no table in the constructor, the table from the checkpoint",
         "练习 (e)：构造函数不算位置编码表，表从检查点里来",
     );
-    let mut module = match make() {
-        Ok(m) => m,
-        Err(err) => {
-            v.say(
-                Mark::Wrong,
-                format!("building the module failed: {err}"),
-                format!("创建模块失败：{err}"),
-            );
-            return v;
-        }
+    let Some(mut module) = v.built(make()) else {
+        return v;
     };
     let row = rows(&module).into_iter().find(|r| r.name == "pe");
     match row {
