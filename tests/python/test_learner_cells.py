@@ -20,54 +20,26 @@ import threading
 from pathlib import Path
 
 import pytest
-from jupyter_client import KernelManager
 
+import test_kernel
 from conftest import NOTEBOOKS
 
 DEP = ':dep understanding-buffers = { path = "../.." }'
 SETUP = "use understanding_buffers::prelude::*;\nlesson_setup();"
 
 
-class Kernel:
-    """A `rust` kernel in notebooks/en; `run(code)` returns the cell's stdout, stderr, rich
-    outputs (text/html, text/plain) and error (ename: evalue), or None."""
+class Kernel(test_kernel.Kernel):
+    """test_kernel.py's kernel client, started in notebooks/en as a lesson's kernel is, with
+    `ok(code)`: the cell must succeed, print no error and no panic."""
 
     def __init__(self, log: Path):
-        self.manager = KernelManager(kernel_name="rust")
-        with open(log, "wb") as stderr:
-            self.manager.start_kernel(cwd=str(NOTEBOOKS / "en"), stderr=stderr)
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=120)
-
-    def run(self, code: str, timeout: float = 300) -> dict:
-        msg_id = self.client.execute(code)
-        out = {"stdout": "", "stderr": "", "rich": "", "error": None}
-        while True:
-            msg = self.client.get_iopub_msg(timeout=timeout)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                out[content["name"]] += content["text"]
-            elif kind in ("execute_result", "display_data"):
-                out["rich"] += "".join(content["data"].get("text/html", "")) + content["data"].get("text/plain", "")
-            elif kind == "error":
-                out["error"] = f"{content['ename']}: {content['evalue']}\n" + "\n".join(content.get("traceback", []))
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
-        self.client.get_shell_msg(timeout=timeout)
-        return out
+        super().__init__(NOTEBOOKS / "en", log)
 
     def ok(self, code: str) -> dict:
         out = self.run(code)
         assert out["error"] is None, f"`{code}` failed:\n{out['error']}"
         assert "Error" not in out["stderr"] and "panicked" not in out["stdout"] + out["stderr"], out
         return out
-
-    def close(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
 
 
 @pytest.fixture(scope="module")
