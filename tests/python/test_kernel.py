@@ -9,6 +9,8 @@ and checks one of the defects scripts/evcxr/README.md lists is gone:
   build dir filled from evcxr's cache (`:cache` used to leave 18 crates stale in every build);
 * every cell runs its own code: the cell crate, built without incremental compilation, has
   the same rustc command line in every cell, which is all evcxr's `:cache` keys on;
+* while only the cell changes, cargo does not run at all (rustc is run directly with cargo's
+  last command line): cargo's fingerprint of the cell crate stays as it was;
 * one copy of each dependency per kernel (`:shared_deps`): a tensor made in one cell gets its
   gradient in a later cell's backward pass (with a copy of candle per cell, tensor ids repeat);
 * a path crate edited mid-session is used by the next cell (not the library loaded before),
@@ -45,10 +47,13 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=120)
 
-    def run(self, code: str, timeout: float = 300) -> dict:
+    def run(self, code: str, timeout: float = 300, on_output=None) -> dict:
+        """Runs a cell: its streams, its error (`ename: evalue`, and the traceback as one text),
+        and the status of its reply. `on_output(kernel)` is called once, when the cell first
+        prints something (e.g. to interrupt it once it runs)."""
         logged = self.log.stat().st_size
         msg_id = self.client.execute(code)
-        out = {"stdout": "", "stderr": "", "error": None, "late": []}
+        out = {"stdout": "", "stderr": "", "error": None, "traceback": "", "late": []}
         while True:
             msg = self.client.get_iopub_msg(timeout=timeout)
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -56,11 +61,19 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
                 out[content["name"]] += content["text"]
+                if on_output is not None:
+                    on_output, call = None, on_output
+                    call(self)
             elif kind == "error":
                 out["error"] = f"{content['ename']}: {content['evalue']}"
+                out["traceback"] = "\n".join(content["traceback"])
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        self.client.get_shell_msg(timeout=timeout)
+        while True:  # (replies to earlier requests, such as wait_for_ready's, may be queued)
+            reply = self.client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        out["status"] = reply["content"]["status"]
         # Anything for this cell that still comes is what clients drop.
         while True:
             try:
@@ -214,3 +227,15 @@ def test_path_crates_edited_and_named_otherwise(rust_kernelspec: dict, tmp_path:
             assert out["stdout"] == f"{value}\n", f"after the edit to {value}, the cell printed {out['stdout']!r}"
     finally:
         k.close()
+
+
+def test_cargo_does_not_run_while_only_the_cell_changes(kernel: Kernel) -> None:
+    build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+    kernel.run("let direct_a = 1;")  # cargo may run once more here (a new variable)
+    fingerprints = sorted(build_dir.glob("target/*/debug/.fingerprint/ctx-*/*"))
+    assert fingerprints, f"no fingerprint of the cell crate under {build_dir}"
+    before = {p: p.stat().st_mtime_ns for p in fingerprints}
+    for code in ("let direct_b = direct_a + 1;", 'println!("{}", direct_b);', "let direct_c = direct_b * 2;"):
+        assert kernel.run(code)["error"] is None
+    changed = [p.name for p in before if p.stat().st_mtime_ns != before[p]]
+    assert not changed, f"cargo ran for a cell whose crate graph did not change (touched: {changed})"

@@ -9,6 +9,8 @@ the lessons' own `:dep` and set-up lines, and checks what the learner sees:
   but 2 generic arguments were supplied", with no location);
 * a typo is a compile error that names the typo;
 * a module prints as PyTorch prints it; `candle_core` and `candle_nn` can be named;
+* Tab offers a module's methods (`state_dict`, `to_device`, `load`, ...), which its
+  `#[derive(Module)]` implements, for the crate's modules and for the learner's own;
 * two kernels saving and loading checkpoints at the same time never read each other's
   files (each has a private scratch folder).
 """
@@ -142,3 +144,37 @@ def test_two_kernels_saving_and_loading_at_once_keep_their_own_files(rust_kernel
     finally:
         for k in kernels:
             k.close()
+
+
+def complete(kernel: Kernel, code: str) -> list[str]:
+    """What Tab offers at the end of `code` (a complete_request, as JupyterLab sends it)."""
+    msg_id = kernel.client.complete(code, len(code))
+    while True:
+        reply = kernel.client.get_shell_msg(timeout=120)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"]["matches"]
+
+
+def test_completion_offers_a_modules_methods(kernel: Kernel) -> None:
+    kernel.ok("let completed = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;")
+    offered = complete(kernel, "completed.")
+    for method in ("state_dict", "to_device", "load", "save", "named_buffers", "forward"):
+        assert any(m.startswith(method) for m in offered), f"`completed.` does not offer {method}: {offered}"
+    kernel.ok(
+        "#[derive(Module)]\n"
+        "struct Mine {\n"
+        "    proj: Linear,\n"
+        "}\n"
+        "let mine = Mine { proj: Linear::new(3, 2, false)? };"
+    )
+    offered = complete(kernel, "mine.sta")
+    assert any(m.startswith("state_dict") for m in offered), offered
+
+
+def test_a_variable_that_a_derived_method_returns_keeps_its_type(kernel: Kernel) -> None:
+    # evcxr asks rust-analyzer for each new variable's type; without the derive expanded, it
+    # answered "Couldn't automatically determine type of variable `sd`".
+    kernel.ok("let typed = CausalAttentionWithBuffer::new(3, 2, 6, 0.0, false)?;")
+    kernel.ok("let sd = typed.state_dict();\nlet names = typed.named_buffers();")
+    out = kernel.ok('println!("{} {}", sd.len(), names.len());')
+    assert out["stdout"] == "4 1\n", out
