@@ -93,14 +93,15 @@ pub fn show_error(err: &dyn std::error::Error) {
     ErrorOutput::new(err).show();
 }
 
-/// Prepares a notebook or lesson program and returns its language: panics print one
-/// readable line on stdout (evcxr may drop stderr lines), candle errors come without
-/// backtraces, and the language is settled — the notebook's folder decides ([`Language`]);
-/// a lesson program takes it as its argument, `en` or `zh` (`cargo run --example
-/// lesson1_understanding_buffers -- zh`). It prints which language it chose.
+/// Prepares a notebook or lesson program and returns its language: the notebook's folder
+/// decides ([`Language`]); a lesson program takes it as its argument, `en` or `zh` (`cargo run
+/// --example lesson1_understanding_buffers -- zh`). It prints which language it chose.
+///
+/// Panics and backtraces are the kernel's business: the project's kernel names the line of the
+/// learner's cell where a panic happened and takes `RUST_BACKTRACE` from its kernel spec
+/// (scripts/evcxr/README.md, patches 08 and 10), and [`Error`](crate::Error) strips the
+/// backtrace candle attaches to its errors.
 pub fn lesson_setup() -> Language {
-    // SAFETY-free in edition 2021: set before any thread of ours reads the environment.
-    std::env::set_var("RUST_BACKTRACE", "0");
     let language = if in_evcxr() {
         Language::current()
     } else {
@@ -111,18 +112,5 @@ pub fn lesson_setup() -> Language {
     };
     language.set_current();
     println!("{}", language.pick("Language: English", "语言：中文"));
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        println!("panicked{at}: {msg}");
-    }));
     language
 }

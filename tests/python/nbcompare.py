@@ -7,9 +7,11 @@ output means. The rules follow how our notebooks show things (see src/display.rs
 * a figure is a `text/html` output holding `<div class="ub-figure">` and an inline `<svg`
   (or an `image/svg+xml` output);
 * an intended error is a `text/html` output holding `<pre class="ub-error">Error: ...`;
-* a panic prints `panicked at file:line: msg` to stdout (lesson_setup() installs that hook);
-* evcxr reports a failed `?` as a *successful* cell with the error on stderr, and stderr
-  lines can be lost: so a cell whose committed outputs are not empty must show output again.
+* a panic, and a `?` that returns `Err`, make the cell fail: an `error` output (the project's
+  kernel, scripts/evcxr/ patch 08; its traceback starts `panicked at line L, column C of this
+  cell:` for a panic); a `panicked at` line in a stream is still counted, for other kernels;
+* stderr lines can be lost: so a cell whose committed outputs are not empty must show output
+  again.
 
 Code-cell tags (lessons/cells.py): "intended-error" (its `expect` metadata lists text the cell
 must show), "nondeterministic" (only the kinds of its outputs are compared) and
