@@ -321,10 +321,11 @@ def check_page(path: Path, nb: dict, cells: list[dict], gpu: bool) -> list[str]:
     for i, cell in nbcompare.code_cells(nb):
         dom, where, tags = cells[i], nbcompare.describe(i, cell), nbcompare.tags(cell)
         for out in dom["outputs"]:
-            if out["mime"] == "application/vnd.jupyter.stderr" and nbcompare.STDERR_ERROR.search(out["text"]):
-                problems.append(f"{where}: error output in the page:\n{nbcompare.indent(out['text'][:800])}")
-            elif nbcompare.PANIC.search(out["text"]):
+            # A panic first: the kernel shows it as an error output (`panicked at line L …`).
+            if nbcompare.PANIC.search(out["text"]):
                 problems.append(f"{where}: panic in the page:\n{nbcompare.indent(out['text'][:800])}")
+            elif out["mime"] == "application/vnd.jupyter.stderr" and nbcompare.STDERR_ERROR.search(out["text"]):
+                problems.append(f"{where}: error output in the page:\n{nbcompare.indent(out['text'][:800])}")
         shown_errors = [e for out in dom["outputs"] for e in out["errors"]]
         if shown_errors and not tags & {nbcompare.INTENDED_ERROR, nbcompare.DEVICE_DEPENDENT}:
             problems.append(f"{where}: shows an error block: {shown_errors[0]['text'][:400]}")
@@ -497,7 +498,7 @@ def broken_notebook() -> nbformat.NotebookNode:
         cell("use understanding_buffers::prelude::*;\nlesson_setup();"),
         # 3: a wrong number
         cell('println!("{}", 6 * 7);', [{"output_type": "stream", "name": "stdout", "text": "41\n"}]),
-        # 4: a panic (a successful cell for evcxr)
+        # 4: a panic (a failed cell: the kernel's error output names the line)
         cell('let v: Vec<u8> = Vec::new();\nprintln!("{}", v[3]);', [{"output_type": "stream", "name": "stdout", "text": "0\n"}]),
         # 5: an intended error that shows the wrong error
         cell(
