@@ -69,11 +69,7 @@ class Kernel:
                 out["traceback"] = "\n".join(content["traceback"])
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        while True:  # (replies to earlier requests, such as wait_for_ready's, may be queued)
-            reply = self.client.get_shell_msg(timeout=timeout)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        out["status"] = reply["content"]["status"]
+        out["status"] = self.reply_to(msg_id, timeout=timeout)["content"]["status"]
         # Anything for this cell that still comes is what clients drop.
         while True:
             try:
@@ -86,6 +82,15 @@ class Kernel:
             log.seek(logged)
             out["kernel_log"] = log.read().decode(errors="replace")
         return out
+
+    def reply_to(self, msg_id: str, channel: str = "shell", timeout: float = 300) -> dict:
+        """The reply to request `msg_id` on `channel` ("shell" or "control"); replies to earlier
+        requests, such as the ones wait_for_ready sends, may still be queued before it."""
+        get = self.client.get_shell_msg if channel == "shell" else self.client.get_control_msg
+        while True:
+            reply = get(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     def close(self) -> None:
         self.client.stop_channels()

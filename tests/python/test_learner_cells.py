@@ -17,6 +17,7 @@ the lessons' own `:dep` and set-up lines, and checks what the learner sees:
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from pathlib import Path
@@ -44,15 +45,22 @@ class Kernel(test_kernel.Kernel):
         return out
 
 
-@pytest.fixture(scope="module")
-def kernel(rust_kernelspec: dict, tmp_path_factory):
-    k = Kernel(tmp_path_factory.mktemp("learner") / "stderr.log")
+@contextlib.contextmanager
+def lesson_kernel(log: Path):
+    """A kernel as a lesson has it: the crate loaded (`:dep`), the set-up cell run."""
+    k = Kernel(log)
     try:
         k.ok(DEP)
         k.ok(SETUP)
         yield k
     finally:
         k.close()
+
+
+@pytest.fixture(scope="module")
+def kernel(rust_kernelspec: dict, tmp_path_factory):
+    with lesson_kernel(tmp_path_factory.mktemp("learner") / "stderr.log") as k:
+        yield k
 
 
 def test_a_learners_closure_and_function_run_after_the_setup_cell(kernel: Kernel) -> None:
@@ -115,11 +123,8 @@ println!("{{}} {{}}", wrong, path.display());
 
 
 def test_two_kernels_saving_and_loading_at_once_keep_their_own_files(rust_kernelspec: dict, tmp_path: Path) -> None:
-    kernels = [Kernel(tmp_path / f"k{i}.log") for i in range(2)]
-    try:
-        for k in kernels:
-            k.ok(DEP)
-            k.ok(SETUP)
+    with contextlib.ExitStack() as stack:
+        kernels = [stack.enter_context(lesson_kernel(tmp_path / f"k{i}.log")) for i in range(2)]
         # Both compile the cell first (once), then run their loops at the same moment.
         results: queue.Queue = queue.Queue()
         start = threading.Barrier(len(kernels))
@@ -141,18 +146,11 @@ def test_two_kernels_saving_and_loading_at_once_keep_their_own_files(rust_kernel
             assert wrong == "0", f"kernel {index} read the other kernel's checkpoint {wrong} times in {ROUND_TRIPS}"
             paths.append(path)
         assert paths[0] != paths[1], f"both kernels wrote to {paths[0]}"
-    finally:
-        for k in kernels:
-            k.close()
 
 
 def complete(kernel: Kernel, code: str) -> list[str]:
     """What Tab offers at the end of `code` (a complete_request, as JupyterLab sends it)."""
-    msg_id = kernel.client.complete(code, len(code))
-    while True:
-        reply = kernel.client.get_shell_msg(timeout=120)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]["matches"]
+    return kernel.reply_to(kernel.client.complete(code, len(code)), timeout=120)["content"]["matches"]
 
 
 def test_completion_offers_a_modules_methods(kernel: Kernel) -> None:

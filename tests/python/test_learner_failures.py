@@ -27,19 +27,13 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 import test_kernel
 from conftest import ROOT
-from test_learner_cells import DEP, SETUP, Kernel as LessonKernel
+from test_learner_cells import Kernel as LessonKernel, lesson_kernel
 
 
 @pytest.fixture(scope="module")
 def lesson(rust_kernelspec: dict, tmp_path_factory):
-    """A kernel as a lesson has it: the crate loaded, the set-up cell run."""
-    k = LessonKernel(tmp_path_factory.mktemp("failures") / "stderr.log")
-    try:
-        k.ok(DEP)
-        k.ok(SETUP)
+    with lesson_kernel(tmp_path_factory.mktemp("failures") / "stderr.log") as k:
         yield k
-    finally:
-        k.close()
 
 
 def failed(out: dict) -> str:
@@ -115,8 +109,7 @@ def test_an_interrupt_while_idle_changes_nothing(lesson: LessonKernel) -> None:
     # The interrupt, and its reply: the kernel has handled it before the next cell comes.
     request = lesson.client.session.msg("interrupt_request", {})
     lesson.client.control_channel.send(request)
-    while lesson.client.get_control_msg(timeout=60)["parent_header"].get("msg_id") != request["header"]["msg_id"]:
-        pass
+    lesson.reply_to(request["header"]["msg_id"], channel="control", timeout=60)
     assert lesson.ok('println!("{}", idle_value * 6);')["stdout"] == "42\n"
 
 
