@@ -16,7 +16,10 @@ and checks one of the defects scripts/evcxr/README.md lists is gone:
 * a path crate edited mid-session is used by the next cell (not the library loaded before),
   and dependencies whose library name differs from the package's name or is renamed work;
 * the kernelspec starts evcxr through scripts/kernel-launch.sh, which gives each running
-  kernel a build dir of its own and reuses a free one.
+  kernel a build dir of its own and reuses a free one;
+* a new session in a build dir that had the crate adds it again without the network (the lock
+  file of the last build with dependencies is kept);
+* the panic hook is compiled into the first cell that runs in a process, not into every cell.
 """
 
 from __future__ import annotations
@@ -244,3 +247,36 @@ def test_cargo_does_not_run_while_only_the_cell_changes(kernel: Kernel) -> None:
         assert kernel.run(code)["error"] is None
     changed = [p.name for p in before if p.stat().st_mtime_ns != before[p]]
     assert not changed, f"cargo ran for a cell whose crate graph did not change (touched: {changed})"
+
+
+def test_dep_in_a_new_session_needs_no_network(rust_kernelspec: dict, tmp_path: Path) -> None:
+    slots = {"UB_BUILD_SLOTS": str(tmp_path / "builds")}
+    dep = f':dep understanding-buffers = {{ path = "{ROOT}" }}'
+    first = Kernel(ROOT, tmp_path / "first.log", env=slots)
+    try:
+        assert first.run(dep)["error"] is None
+    finally:
+        first.close()
+    # The same build dir, and cargo sent to a proxy that refuses every connection: a fetch of
+    # the registry's index would fail. Every crate is on disk, and so is the lock file.
+    nowhere = "http://127.0.0.1:9"
+    second = Kernel(ROOT, tmp_path / "second.log",
+                    env=dict(slots, CARGO_HTTP_PROXY=nowhere, HTTPS_PROXY=nowhere, CARGO_NET_RETRY="0"))
+    try:
+        out = second.run(dep)
+        assert out["error"] is None, out
+        out = second.run("use understanding_buffers::prelude::*;\n"
+                         'println!("{}", Tensor::ones(2, DType::F32, &Device::Cpu)?.sum_all()?);')
+        assert out["error"] is None and out["stdout"].startswith("[2.]"), out
+    finally:
+        second.close()
+
+
+def test_cells_after_the_first_leave_the_panic_hook_out(kernel: Kernel) -> None:
+    build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+    assert kernel.run("let hook_probe = 1;")["error"] is None
+    source = (build_dir / "src" / "lib.rs").read_text(encoding="utf-8")
+    assert "hook_probe" in source, "not the source of the last cell"
+    assert "set_hook" not in source, "the panic hook was compiled into a later cell again"
+    out = kernel.run('let w = vec![hook_probe];\nprintln!("{}", w[2]);')
+    assert out["error"] is not None and "panicked at line 2" in out["traceback"], out

@@ -104,6 +104,15 @@ def test_a_cell_that_ends_the_process_keeps_the_earlier_variables(lesson: Lesson
     assert lesson.ok('println!("{before_crash}");')["stdout"] == "still here\n"
 
 
+def test_a_panic_after_a_crash_names_the_line(lesson: LessonKernel) -> None:
+    # The panic hook is installed by the first cell that runs in a process (patch 15): the
+    # process that replaces a crashed one gets it again.
+    lesson.ok("let survivor: usize = 2;")
+    failed(lesson.run("std::process::exit(4);"))
+    text = failed(lesson.run('let w = vec![survivor];\nprintln!("{}", w[survivor]);'))
+    assert text.splitlines()[0] == "panicked at line 2, column 17 of this cell:", text
+
+
 def test_an_interrupt_while_idle_changes_nothing(lesson: LessonKernel) -> None:
     lesson.ok("let idle_value = 7;")
     # The interrupt, and its reply: the kernel has handled it before the next cell comes.
