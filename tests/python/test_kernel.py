@@ -19,7 +19,9 @@ and checks one of the defects scripts/evcxr/README.md lists is gone:
   kernel a build dir of its own and reuses a free one;
 * a new session in a build dir that had the crate adds it again without the network (the lock
   file of the last build with dependencies is kept);
-* the panic hook is compiled into the first cell that runs in a process, not into every cell.
+* the panic hook is compiled into the first cell that runs in a process, and evcxr's runtime
+  into the library of all dependencies, not into every cell; a variable made before `:dep`
+  is still there after it.
 """
 
 from __future__ import annotations
@@ -272,11 +274,29 @@ def test_dep_in_a_new_session_needs_no_network(rust_kernelspec: dict, tmp_path: 
         second.close()
 
 
-def test_cells_after_the_first_leave_the_panic_hook_out(kernel: Kernel) -> None:
+def test_a_cell_compiles_neither_the_panic_hook_nor_evcxrs_runtime(kernel: Kernel) -> None:
     build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
     assert kernel.run("let hook_probe = 1;")["error"] is None
     source = (build_dir / "src" / "lib.rs").read_text(encoding="utf-8")
     assert "hook_probe" in source, "not the source of the last cell"
     assert "set_hook" not in source, "the panic hook was compiled into a later cell again"
+    # The variable store comes from the library of all dependencies (patch 16).
+    assert "mod evcxr_internal_runtime" not in source, "evcxr's runtime was compiled into the cell"
     out = kernel.run('let w = vec![hook_probe];\nprintln!("{}", w[2]);')
     assert out["error"] is not None and "panicked at line 2" in out["traceback"], out
+
+
+def test_a_variable_made_before_dep_is_kept(rust_kernelspec: dict, tmp_path: Path) -> None:
+    # Before `:dep` a cell carries evcxr's runtime itself; after it, the cells use the copy in
+    # the library of all dependencies, with the store the earlier cells filled.
+    k = Kernel(ROOT, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(tmp_path / "builds")})
+    try:
+        assert k.run('let early = vec![1, 2, 3];\nlet word = String::from("kept");')["error"] is None
+        assert k.run(f':dep understanding-buffers = {{ path = "{ROOT}" }}')["error"] is None
+        out = k.run("use understanding_buffers::prelude::*;\n"
+                    "let t = Tensor::new(early.iter().map(|&v| v as f32).collect::<Vec<_>>(), &Device::Cpu)?;\n"
+                    'println!("{word} {}", t.sum_all()?);')
+        assert out["error"] is None and out["stdout"].startswith("kept [6.]"), out
+        assert k.run('println!("{} {}", early.len(), word);')["stdout"] == "3 kept\n"
+    finally:
+        k.close()
