@@ -201,8 +201,8 @@ def main():
     torch_entry = next((e for e in report["notebooks"] if e["kernel"] == "python3"), None)
     print(f"\n## summary ({report['date']}, {report['machine']}, load average at start "
           f"{report['load_average_at_start'][0]:.2f}, at end {report['load_average_at_end'][0]:.2f})")
-    print("warm medians; targets: median cell <= 0.4 s, `:dep` <= 5 s, no cell after the set-up cells over 1.5 s,")
-    print("a lesson <= 20 s and <= 5x the PyTorch notebook; the first run is a new kernel on a used machine")
+    print("warm medians; targets (issue 22): median cell <= 0.3 s, no cell after the set-up cells over 1 s,")
+    print("a lesson <= 5x the PyTorch notebook; the first run is a new kernel on a used machine")
     for e in report["notebooks"]:
         w, first = e["warm"], e["first_run"]
         ratio = ""
