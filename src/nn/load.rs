@@ -87,8 +87,22 @@ pub(crate) fn load_state_dict<M: TorchModule + ?Sized>(
     state: &StateDict,
     mode: LoadMode,
 ) -> Result<IncompatibleKeys> {
+    // Generic only here: a notebook cell that loads a module it defined compiles these lines
+    // for that type, not the checks (see `nn::walk`).
+    let (updates, keys) = plan_load(module.type_name(), &module.state_dict(), state, mode)?;
+    apply(module, updates)?;
+    Ok(keys)
+}
+
+/// The values `state` gives each key of `own` (every key and shape checked), and the keys
+/// that do not match; an error for what `mode` does not allow.
+fn plan_load(
+    type_name: &str,
+    own: &StateDict,
+    state: &StateDict,
+    mode: LoadMode,
+) -> Result<(HashMap<String, NewValue>, IncompatibleKeys)> {
     let strict = mode.is_strict();
-    let own = module.state_dict();
     let missing: Vec<String> = own
         .keys()
         .filter(|k| !state.contains_key(k))
@@ -137,16 +151,17 @@ pub(crate) fn load_state_dict<M: TorchModule + ?Sized>(
     }
     if !problems.is_empty() {
         return Err(Error::StateDict(format!(
-            "Error(s) in loading state_dict for {}:\n\t{}",
-            module.type_name(),
+            "Error(s) in loading state_dict for {type_name}:\n\t{}",
             problems.join("\n\t")
         )));
     }
-    apply(module, updates)?;
-    Ok(IncompatibleKeys {
-        missing_keys: missing,
-        unexpected_keys: unexpected,
-    })
+    Ok((
+        updates,
+        IncompatibleKeys {
+            missing_keys: missing,
+            unexpected_keys: unexpected,
+        },
+    ))
 }
 
 /// `loaded` on the device and with the dtype of `current`.

@@ -1,7 +1,11 @@
 //! The module walk: every tensor of a module and its children by dotted name, read
-//! (`try_visit`, behind [`TorchModule::visit`]) and written (`visit_mut`); and the one
+//! (`try_visit`, behind [`TorchModule::visit`]) and written (`visit_fields_mut`); and the one
 //! way a module changes, for moves, casts, loads and `set_buffer` alike: `prepare` the new
 //! values (everything fallible), then `apply` them, all or none.
+//!
+//! The functions generic over the module only take its field lists and hand them to code
+//! that is not generic: a notebook cell that moves or loads a module it defined then
+//! compiles a few lines for that type, not the whole walk (~100 functions for a `load`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,39 +32,47 @@ pub(crate) fn try_visit<M: TorchModule + ?Sized>(
     prefix: &str,
     f: &mut dyn FnMut(&str, FieldRef<'_>) -> Result<()>,
 ) -> Result<()> {
-    let fields = module.fields();
-    for (name, field) in &fields {
+    visit_fields(&module.fields(), prefix, f)
+}
+
+fn visit_fields(
+    fields: &[(&'static str, FieldRef<'_>)],
+    prefix: &str,
+    f: &mut dyn FnMut(&str, FieldRef<'_>) -> Result<()>,
+) -> Result<()> {
+    for (name, field) in fields {
         if let FieldRef::Parameter(_) = field {
             f(&join(prefix, name), *field)?;
         }
     }
-    for (name, field) in &fields {
+    for (name, field) in fields {
         if let FieldRef::Buffer { .. } = field {
             f(&join(prefix, name), *field)?;
         }
     }
-    for (name, field) in &fields {
+    for (name, field) in fields {
         if let FieldRef::PlainField(_) = field {
             f(&join(prefix, name), *field)?;
         }
     }
-    for (name, field) in &fields {
+    for (name, field) in fields {
         if let FieldRef::Child(child) = field {
-            try_visit(*child, &join(prefix, name), f)?;
+            visit_fields(&child.fields(), &join(prefix, name), f)?;
         }
     }
     Ok(())
 }
 
-/// The mutable walk: `f(full_name, slot)` for every parameter and buffer slot.
-pub(crate) fn visit_mut<M: TorchModule + ?Sized>(
-    module: &mut M,
+/// The mutable walk: `f(full_name, slot)` for every parameter and buffer slot of `fields`
+/// (a module's `fields_mut()`) and of its children.
+fn visit_fields_mut(
+    fields: Vec<(&'static str, FieldMut<'_>)>,
     prefix: &str,
     f: &mut dyn FnMut(&str, FieldMut<'_>) -> Result<()>,
 ) -> Result<()> {
-    for (name, field) in module.fields_mut() {
+    for (name, field) in fields {
         match field {
-            FieldMut::Child(child) => visit_mut(child, &join(prefix, name), f)?,
+            FieldMut::Child(child) => visit_fields_mut(child.fields_mut(), &join(prefix, name), f)?,
             FieldMut::Other => {}
             slot => f(&join(prefix, name), slot)?,
         }
@@ -83,9 +95,16 @@ pub(crate) fn prepare<M: TorchModule + ?Sized>(
     module: &M,
     change: &dyn Fn(&Tensor) -> Option<candle_core::Result<Tensor>>,
 ) -> Result<HashMap<String, NewValue>> {
+    prepare_fields(&module.fields(), change)
+}
+
+fn prepare_fields(
+    fields: &[(&'static str, FieldRef<'_>)],
+    change: &dyn Fn(&Tensor) -> Option<candle_core::Result<Tensor>>,
+) -> Result<HashMap<String, NewValue>> {
     let mut updates = HashMap::new();
     let mut done: HashMap<usize, Param> = HashMap::new();
-    try_visit(module, "", &mut |name, entry| {
+    visit_fields(fields, "", &mut |name, entry| {
         let new = match entry {
             FieldRef::Parameter(p) => match done.get(&p.storage_key()) {
                 Some(shared) => NewValue::Parameter(shared.clone()),
@@ -116,10 +135,21 @@ pub(crate) fn prepare<M: TorchModule + ?Sized>(
 /// every update has a home: either all are stored, or (on an error) none is.
 pub(crate) fn apply<M: TorchModule + ?Sized>(
     module: &mut M,
+    updates: HashMap<String, NewValue>,
+) -> Result<()> {
+    let type_name = module.type_name();
+    let read = read_slots(&module.fields());
+    let written = written_slots(module.fields_mut())?;
+    check_field_lists_agree(type_name, &read, &written)?;
+    apply_to_fields(type_name, module.fields_mut(), updates)
+}
+
+fn apply_to_fields(
+    type_name: &str,
+    fields: Vec<(&'static str, FieldMut<'_>)>,
     mut updates: HashMap<String, NewValue>,
 ) -> Result<()> {
-    check_field_lists_agree(module)?;
-    visit_mut(module, "", &mut |name, slot| {
+    visit_fields_mut(fields, "", &mut |name, slot| {
         let Some(value) = updates.remove(name) else {
             return Ok(());
         };
@@ -142,36 +172,47 @@ pub(crate) fn apply<M: TorchModule + ?Sized>(
     }
     homeless.sort();
     Err(Error::Module(format!(
-        "{}: no field holds {}; every tensor must have one",
-        module.type_name(),
+        "{type_name}: no field holds {}; every tensor must have one",
         homeless.join(", ")
     )))
 }
 
 /// Parameters and buffers as `(dotted name, is a parameter)`, as the read walk lists them.
-fn read_slots<M: TorchModule + ?Sized>(module: &M) -> BTreeSet<(String, bool)> {
+fn read_slots(fields: &[(&'static str, FieldRef<'_>)]) -> BTreeSet<(String, bool)> {
     let mut slots = BTreeSet::new();
-    module.visit(&mut |name, entry| match entry {
-        FieldRef::Parameter(_) => {
-            slots.insert((name.to_string(), true));
+    let walked = visit_fields(fields, "", &mut |name, entry| {
+        match entry {
+            FieldRef::Parameter(_) => {
+                slots.insert((name.to_string(), true));
+            }
+            FieldRef::Buffer { .. } => {
+                slots.insert((name.to_string(), false));
+            }
+            _ => {}
         }
-        FieldRef::Buffer { .. } => {
-            slots.insert((name.to_string(), false));
-        }
-        _ => {}
+        Ok(())
     });
+    debug_assert!(walked.is_ok(), "the closure above never fails");
     slots
+}
+
+/// Parameters and buffers as `(dotted name, is a parameter)`, as the write walk lists them.
+fn written_slots(fields: Vec<(&'static str, FieldMut<'_>)>) -> Result<BTreeSet<(String, bool)>> {
+    let mut written = BTreeSet::new();
+    visit_fields_mut(fields, "", &mut |name, slot| {
+        written.insert((name.to_string(), matches!(slot, FieldMut::Parameter(_))));
+        Ok(())
+    })?;
+    Ok(written)
 }
 
 /// `fields()` and `fields_mut()` must name the same parameters and buffers: a hand-written
 /// impl that misspells a name in one of them would otherwise load or move nothing there.
-fn check_field_lists_agree<M: TorchModule + ?Sized>(module: &mut M) -> Result<()> {
-    let read = read_slots(module);
-    let mut written = BTreeSet::new();
-    visit_mut(module, "", &mut |name, slot| {
-        written.insert((name.to_string(), matches!(slot, FieldMut::Parameter(_))));
-        Ok(())
-    })?;
+fn check_field_lists_agree(
+    type_name: &str,
+    read: &BTreeSet<(String, bool)>,
+    written: &BTreeSet<(String, bool)>,
+) -> Result<()> {
     if read == written {
         return Ok(());
     }
@@ -187,8 +228,8 @@ fn check_field_lists_agree<M: TorchModule + ?Sized>(module: &mut M) -> Result<()
         "{}'s fields() and fields_mut() disagree: only fields() lists {}, only fields_mut() lists {}. \
          A hand-written impl TorchModule must list the same fields, by the same names, in both \
          (#[derive(Module)] writes both from one declaration). Nothing was changed.",
-        module.type_name(),
-        list(read.difference(&written).collect()),
-        list(written.difference(&read).collect())
+        type_name,
+        list(read.difference(written).collect()),
+        list(written.difference(read).collect())
     )))
 }
