@@ -101,7 +101,7 @@ use crate::nn::load::{load_state_dict, IncompatibleKeys, LoadMode};
 use crate::nn::param::Param;
 use crate::nn::repr::module_repr;
 use crate::nn::state_dict::StateDict;
-use crate::nn::walk::{apply, prepare, try_visit, NewValue};
+use crate::nn::walk::{apply, prepare, visit, NewValue};
 
 /// `#[derive(Module)]`: implements [`TorchModule`] from a struct's fields (see the
 /// [module docs](self) and the `understanding-buffers-derive` crate).
@@ -282,11 +282,7 @@ pub trait TorchModule {
     /// # Ok::<(), understanding_buffers::error::Error>(())
     /// ```
     fn visit(&self, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
-        let all_ok = try_visit(self, "", &mut |name, field| {
-            f(name, field);
-            Ok(())
-        });
-        debug_assert!(all_ok.is_ok());
+        visit(self, f);
     }
 
     /// Puts this module and its children in training (`true`) or evaluation mode. Modules

@@ -1,5 +1,5 @@
 //! The module walk: every tensor of a module and its children by dotted name, read
-//! (`try_visit`, behind [`TorchModule::visit`]) and written (`visit_fields_mut`); and the one
+//! (`visit`, behind [`TorchModule::visit`]) and written (`visit_fields_mut`); and the one
 //! way a module changes, for moves, casts, loads and `set_buffer` alike: `prepare` the new
 //! values (everything fallible), then `apply` them, all or none.
 //!
@@ -24,17 +24,27 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// The walk behind [`TorchModule::visit`], stopping at the first error of `f`: `f(full_name,
-/// field)` for every parameter, buffer and plain field of `module` and its children, in
-/// PyTorch's order (own parameters, own buffers, own plain fields, then each child).
-pub(crate) fn try_visit<M: TorchModule + ?Sized>(
-    module: &M,
-    prefix: &str,
-    f: &mut dyn FnMut(&str, FieldRef<'_>) -> Result<()>,
-) -> Result<()> {
-    visit_fields(&module.fields(), prefix, f)
+/// The walk behind [`TorchModule::visit`]: `f(full_name, field)` for every parameter, buffer
+/// and plain field of `module` and its children, in PyTorch's order (see `visit_fields`).
+pub(crate) fn visit<M: TorchModule + ?Sized>(module: &M, f: &mut dyn FnMut(&str, FieldRef<'_>)) {
+    visit_all_fields(&module.fields(), f);
 }
 
+/// `visit_fields` with an `f` that cannot fail.
+fn visit_all_fields(
+    fields: &[(&'static str, FieldRef<'_>)],
+    f: &mut dyn FnMut(&str, FieldRef<'_>),
+) {
+    let walked = visit_fields(fields, "", &mut |name, field| {
+        f(name, field);
+        Ok(())
+    });
+    debug_assert!(walked.is_ok(), "the closure above never fails");
+}
+
+/// `f(full_name, field)` for every parameter, buffer and plain field of `fields` (a module's
+/// `fields()`) and of its children, in PyTorch's order (own parameters, own buffers, own plain
+/// fields, then each child), stopping at the first error of `f`.
 fn visit_fields(
     fields: &[(&'static str, FieldRef<'_>)],
     prefix: &str,
@@ -180,19 +190,15 @@ fn apply_to_fields(
 /// Parameters and buffers as `(dotted name, is a parameter)`, as the read walk lists them.
 fn read_slots(fields: &[(&'static str, FieldRef<'_>)]) -> BTreeSet<(String, bool)> {
     let mut slots = BTreeSet::new();
-    let walked = visit_fields(fields, "", &mut |name, entry| {
-        match entry {
-            FieldRef::Parameter(_) => {
-                slots.insert((name.to_string(), true));
-            }
-            FieldRef::Buffer { .. } => {
-                slots.insert((name.to_string(), false));
-            }
-            _ => {}
+    visit_all_fields(fields, &mut |name, entry| match entry {
+        FieldRef::Parameter(_) => {
+            slots.insert((name.to_string(), true));
         }
-        Ok(())
+        FieldRef::Buffer { .. } => {
+            slots.insert((name.to_string(), false));
+        }
+        _ => {}
     });
-    debug_assert!(walked.is_ok(), "the closure above never fails");
     slots
 }
 
