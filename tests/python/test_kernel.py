@@ -21,13 +21,16 @@ and checks one of the defects scripts/evcxr/README.md lists is gone:
   file of the last build with dependencies is kept);
 * the panic hook is compiled into the first cell that runs in a process, and evcxr's runtime
   into the library of all dependencies, not into every cell; a variable made before `:dep`
-  is still there after it.
+  is still there after it;
+* `:dep` interrupted as soon as the kernel is ready (while it waits for rust-analyzer's
+  analysis of `std`, or of the new crate graph) can be run again, and the crate works.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -298,5 +301,28 @@ def test_a_variable_made_before_dep_is_kept(rust_kernelspec: dict, tmp_path: Pat
                     'println!("{word} {}", t.sum_all()?);')
         assert out["error"] is None and out["stdout"].startswith("kept [6.]"), out
         assert k.run('println!("{} {}", early.len(), word);')["stdout"] == "3 kept\n"
+    finally:
+        k.close()
+
+
+def test_an_interrupted_dep_can_be_run_again(rust_kernelspec: dict, tmp_path: Path) -> None:
+    # Sent as soon as the kernel is ready, as Run All does, `:dep` first waits for the analysis
+    # of `std` that started with the kernel (patch 17), then for that of the new crate graph
+    # (patch 13); an interrupt ends either wait. Wherever it lands, the learner runs the cell
+    # again and goes on: the kernel must neither hang nor lose the crate.
+    dep = f':dep understanding-buffers = {{ path = "{ROOT}" }}'
+    k = Kernel(ROOT, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(tmp_path / "builds")})
+    try:
+        interrupt = threading.Timer(1.0, k.manager.interrupt_kernel)
+        interrupt.start()
+        k.run(dep)
+        interrupt.join()
+        assert k.run(dep)["error"] is None
+        out = k.run("use understanding_buffers::prelude::*;\n"
+                    "let ones = Tensor::ones(2, DType::F32, &Device::Cpu)?;\n"
+                    'println!("{}", ones.sum_all()?);')
+        assert out["error"] is None and out["stdout"].startswith("[2.]"), out
+        # (a variable's type comes from rust-analyzer: it is kept for the next cell)
+        assert k.run('println!("{:?}", ones.dims());')["stdout"] == "[2]\n"
     finally:
         k.close()
