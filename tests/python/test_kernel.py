@@ -23,7 +23,10 @@ and checks one of the defects scripts/evcxr/README.md lists is gone:
   into the library of all dependencies, not into every cell; a variable made before `:dep`
   is still there after it;
 * `:dep` interrupted as soon as the kernel is ready (while it waits for rust-analyzer's
-  analysis of `std`, or of the new crate graph) can be run again, and the crate works.
+  analysis of `std`, or of the new crate graph) can be run again, and the crate works;
+* a cell takes out of evcxr's store only the variables it names (in code or in a format
+  string); the others stay there for later cells, and a variable whose type a cell redefined
+  is said to be lost by the next cell that names it.
 """
 
 from __future__ import annotations
@@ -326,3 +329,25 @@ def test_an_interrupted_dep_can_be_run_again(rust_kernelspec: dict, tmp_path: Pa
         assert k.run('println!("{:?}", ones.dims());')["stdout"] == "[2]\n"
     finally:
         k.close()
+
+
+def test_a_cell_takes_out_only_the_variables_it_names(kernel: Kernel) -> None:
+    build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+    assert kernel.run('let named_a = 20;\nlet untouched_b = String::from("still here");')["error"] is None
+    out = kernel.run('println!("{}", named_a + 1);')
+    assert out["error"] is None and out["stdout"] == "21\n", out
+    source = (build_dir / "src" / "lib.rs").read_text(encoding="utf-8")
+    assert "take_variable::<i32>(stringify!(named_a))" in source, "not the source of the last cell"
+    assert "untouched_b" not in source, "a cell took out a variable it does not name"
+    # A name inside a format string counts; the variable left alone is intact.
+    assert kernel.run('println!("{untouched_b} {named_a}");')["stdout"] == "still here 20\n"
+    # A failing cell that does not name it leaves it where it is.
+    assert kernel.run('let v = vec![named_a];\nprintln!("{}", v[3]);')["error"] is not None
+    assert kernel.run("println!(\"{}\", untouched_b.len());")["stdout"] == "10\n"
+    # A type redefined under a variable: the next cell that names the variable says so.
+    assert kernel.run("struct Shape { w: i32 }\nlet shape = Shape { w: 3 };")["error"] is None
+    assert kernel.run("struct Shape { w: i32, h: i64 }")["error"] is None
+    assert kernel.run("let unrelated = named_a * 2;")["error"] is None
+    out = kernel.run('println!("{}", shape.w);')
+    assert "The type of the variable shape was redefined, so was lost." in out["stdout"] + out["stderr"], out
+    assert kernel.run('println!("{}", unrelated);')["stdout"] == "40\n"
