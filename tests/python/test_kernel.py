@@ -103,18 +103,31 @@ class Kernel:
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply
 
+    def build_dir(self) -> Path:
+        """The build dir this kernel compiles cells in (its `EVCXR_TMPDIR`)."""
+        return Path(self.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+DEP = f':dep understanding-buffers = {{ path = "{ROOT}" }}'
+
+
+def kernel_in(folder: Path, cwd: Path = ROOT, log: str = "stderr.log", **env: str) -> Kernel:
+    """A kernel whose build dirs are in `folder/builds` (a new one, unless an earlier kernel
+    used that folder), its stderr in `folder/log`."""
+    return Kernel(cwd, folder / log, env={"UB_BUILD_SLOTS": str(folder / "builds"), **env})
 
 
 @pytest.fixture(scope="module")
 def kernel(rust_kernelspec: dict, tmp_path_factory):
     """A kernel with the crate loaded, in a new build dir (which `:dep` fills from evcxr's cache)."""
     base = tmp_path_factory.mktemp("kernel")
-    k = Kernel(ROOT, base / "stderr.log", env={"UB_BUILD_SLOTS": str(base / "builds")})
+    k = kernel_in(base)
     try:
-        loaded = k.run(f':dep understanding-buffers = {{ path = "{ROOT}" }}')
+        loaded = k.run(DEP)
         assert loaded["error"] is None, loaded
         yield k
     finally:
@@ -228,7 +241,7 @@ def test_path_crates_edited_and_named_otherwise(rust_kernelspec: dict, tmp_path:
     # A library named otherwise than its package, and a package under another name (a rename).
     _write_crate(one, "ub-probe-one", "probe_lib_one", "pub fn value() -> i32 { 1 }\n")
     _write_crate(two, "ub-probe-two", None, "pub fn value() -> i32 { 10 }\n")
-    k = Kernel(tmp_path, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(tmp_path / "builds")})
+    k = kernel_in(tmp_path, cwd=tmp_path)
     try:
         for dep in (f':dep ub-probe-one = {{ path = "{one}" }}',
                     f':dep probe_alias = {{ path = "{two}", package = "ub-probe-two" }}'):
@@ -246,7 +259,7 @@ def test_path_crates_edited_and_named_otherwise(rust_kernelspec: dict, tmp_path:
 
 
 def test_cargo_does_not_run_while_only_the_cell_changes(kernel: Kernel) -> None:
-    build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+    build_dir = kernel.build_dir()
     kernel.run("let direct_a = 1;")  # cargo may run once more here (a new variable)
     fingerprints = sorted(build_dir.glob("target/*/debug/.fingerprint/ctx-*/*"))
     assert fingerprints, f"no fingerprint of the cell crate under {build_dir}"
@@ -258,20 +271,18 @@ def test_cargo_does_not_run_while_only_the_cell_changes(kernel: Kernel) -> None:
 
 
 def test_dep_in_a_new_session_needs_no_network(rust_kernelspec: dict, tmp_path: Path) -> None:
-    slots = {"UB_BUILD_SLOTS": str(tmp_path / "builds")}
-    dep = f':dep understanding-buffers = {{ path = "{ROOT}" }}'
-    first = Kernel(ROOT, tmp_path / "first.log", env=slots)
+    first = kernel_in(tmp_path, log="first.log")
     try:
-        assert first.run(dep)["error"] is None
+        assert first.run(DEP)["error"] is None
     finally:
         first.close()
     # The same build dir, and cargo sent to a proxy that refuses every connection: a fetch of
     # the registry's index would fail. Every crate is on disk, and so is the lock file.
     nowhere = "http://127.0.0.1:9"
-    second = Kernel(ROOT, tmp_path / "second.log",
-                    env=dict(slots, CARGO_HTTP_PROXY=nowhere, HTTPS_PROXY=nowhere, CARGO_NET_RETRY="0"))
+    second = kernel_in(tmp_path, log="second.log",
+                       CARGO_HTTP_PROXY=nowhere, HTTPS_PROXY=nowhere, CARGO_NET_RETRY="0")
     try:
-        out = second.run(dep)
+        out = second.run(DEP)
         assert out["error"] is None, out
         out = second.run("use understanding_buffers::prelude::*;\n"
                          'println!("{}", Tensor::ones(2, DType::F32, &Device::Cpu)?.sum_all()?);')
@@ -281,7 +292,7 @@ def test_dep_in_a_new_session_needs_no_network(rust_kernelspec: dict, tmp_path: 
 
 
 def test_a_cell_compiles_neither_the_panic_hook_nor_evcxrs_runtime(kernel: Kernel) -> None:
-    build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+    build_dir = kernel.build_dir()
     assert kernel.run("let hook_probe = 1;")["error"] is None
     source = (build_dir / "src" / "lib.rs").read_text(encoding="utf-8")
     assert "hook_probe" in source, "not the source of the last cell"
@@ -295,10 +306,10 @@ def test_a_cell_compiles_neither_the_panic_hook_nor_evcxrs_runtime(kernel: Kerne
 def test_a_variable_made_before_dep_is_kept(rust_kernelspec: dict, tmp_path: Path) -> None:
     # Before `:dep` a cell carries evcxr's runtime itself; after it, the cells use the copy in
     # the library of all dependencies, with the store the earlier cells filled.
-    k = Kernel(ROOT, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(tmp_path / "builds")})
+    k = kernel_in(tmp_path)
     try:
         assert k.run('let early = vec![1, 2, 3];\nlet word = String::from("kept");')["error"] is None
-        assert k.run(f':dep understanding-buffers = {{ path = "{ROOT}" }}')["error"] is None
+        assert k.run(DEP)["error"] is None
         out = k.run("use understanding_buffers::prelude::*;\n"
                     "let t = Tensor::new(early.iter().map(|&v| v as f32).collect::<Vec<_>>(), &Device::Cpu)?;\n"
                     'println!("{word} {}", t.sum_all()?);')
@@ -313,14 +324,13 @@ def test_an_interrupted_dep_can_be_run_again(rust_kernelspec: dict, tmp_path: Pa
     # of `std` that started with the kernel (patch 17), then for that of the new crate graph
     # (patch 13); an interrupt ends either wait. Wherever it lands, the learner runs the cell
     # again and goes on: the kernel must neither hang nor lose the crate.
-    dep = f':dep understanding-buffers = {{ path = "{ROOT}" }}'
-    k = Kernel(ROOT, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(tmp_path / "builds")})
+    k = kernel_in(tmp_path)
     try:
         interrupt = threading.Timer(1.0, k.manager.interrupt_kernel)
         interrupt.start()
-        k.run(dep)
+        k.run(DEP)
         interrupt.join()
-        assert k.run(dep)["error"] is None
+        assert k.run(DEP)["error"] is None
         out = k.run("use understanding_buffers::prelude::*;\n"
                     "let ones = Tensor::ones(2, DType::F32, &Device::Cpu)?;\n"
                     'println!("{}", ones.sum_all()?);')
@@ -332,7 +342,7 @@ def test_an_interrupted_dep_can_be_run_again(rust_kernelspec: dict, tmp_path: Pa
 
 
 def test_a_cell_takes_out_only_the_variables_it_names(kernel: Kernel) -> None:
-    build_dir = Path(kernel.run('println!("{}", std::env::var("EVCXR_TMPDIR").unwrap());')["stdout"].strip())
+    build_dir = kernel.build_dir()
     assert kernel.run('let named_a = 20;\nlet untouched_b = String::from("still here");')["error"] is None
     out = kernel.run('println!("{}", named_a + 1);')
     assert out["error"] is None and out["stdout"] == "21\n", out

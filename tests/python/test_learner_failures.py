@@ -26,7 +26,6 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 import test_kernel
-from conftest import ROOT
 from test_learner_cells import Kernel as LessonKernel, lesson_kernel
 
 
@@ -133,7 +132,7 @@ def test_rust_backtrace_is_what_the_kernel_spec_says(lesson: LessonKernel, rust_
 @pytest.fixture()
 def bare(rust_kernelspec: dict, tmp_path: Path):
     """A kernel with no dependency (its cells compile in a second), in a build folder of its own."""
-    k = test_kernel.Kernel(ROOT, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(tmp_path / "builds")})
+    k = test_kernel.kernel_in(tmp_path)
     try:
         yield k, tmp_path / "builds" / "slot-0"
     finally:
@@ -173,7 +172,7 @@ def test_a_full_disk_is_said_in_plain_words(rust_kernelspec: dict, tmp_path: Pat
     ]
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join([str(tmp_path), os.environ["JUPYTER_PATH"]]))
-    kernel = test_kernel.Kernel(ROOT, tmp_path / "stderr.log", env={"UB_BUILD_SLOTS": str(slots)})
+    kernel = test_kernel.kernel_in(tmp_path)  # (its build dirs: `slots`)
     try:
         assert kernel.run("let x = 1;")["error"] is None
         fill = (  # in a block: the file is closed at its end, so deleting it frees the space
